@@ -1,0 +1,110 @@
+package scope
+
+import (
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// An Option configures a Scope made by [New]. Options are applied in order;
+// when two set the same thing, the last one wins.
+type Option interface {
+	apply(*options)
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// options are shared, immutable once built, by a Scope and every Scope that
+// [Scope.Release] makes from it.
+type options struct {
+	sites          bool
+	cleanupTimeout time.Duration
+	leaks          LeakLevel
+	onLeak         func(Leak)
+}
+
+// RecordSites makes each registration remember where it was made (file and
+// line). A failing cleanup's error is then a [*CleanupError] naming that
+// site. Recording costs one runtime.Callers per registration and no
+// allocation; it is off by default.
+func RecordSites(on bool) Option {
+	return optionFunc(func(o *options) { o.sites = on })
+}
+
+// CleanupTimeout gives every [Scope.DeferContext] cleanup its own deadline:
+// its context is cancelled after d, and if the cleanup has still not
+// returned, unwinding goes on without it and the error names it
+// ([*CleanupError] wrapping [ErrCleanupTimeout] and
+// [context.DeadlineExceeded]). Such a cleanup runs in a goroutine of its own
+// so that it can be abandoned; its late result is discarded. d <= 0, the
+// default, means no deadline beyond the one of the context given to
+// [Scope.CloseContext].
+func CleanupTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.cleanupTimeout = d })
+}
+
+// LeakLevel says how many scopes made by [New] are watched for leaks.
+type LeakLevel uint8
+
+const (
+	// LeaksOff watches no scope. It costs nothing.
+	LeaksOff LeakLevel = iota
+	// LeaksSampled watches one scope in [LeakSampleRate], so that leak
+	// detection can stay on in production at a negligible cost.
+	LeaksSampled
+	// LeaksFull watches every scope; for tests and debugging.
+	LeaksFull
+)
+
+// LeakSampleRate is how many scopes [LeaksSampled] lets pass for each one it
+// watches.
+const LeakSampleRate = 64
+
+// DetectLeaks sets the leak detection level, overriding the RECLAIM_LEAKS
+// environment variable (see [New]).
+func DetectLeaks(level LeakLevel) Option {
+	return optionFunc(func(o *options) { o.leaks = level })
+}
+
+// OnLeak sets the function that receives leak reports instead of the default,
+// which prints them to standard error. It runs on the runtime's cleanup
+// goroutine, so it must not block. Asking for reports turns detection on:
+// if the level in effect is [LeaksOff], OnLeak sets it to [LeaksFull].
+func OnLeak(report func(Leak)) Option {
+	return optionFunc(func(o *options) {
+		o.onLeak = report
+		if o.leaks == LeaksOff {
+			o.leaks = LeaksFull
+		}
+	})
+}
+
+// envLeaks reads RECLAIM_LEAKS once: off (default), sampled or full.
+var envLeaks = sync.OnceValue(func() LeakLevel {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv("RECLAIM_LEAKS"))) {
+	case "full", "1", "on", "true":
+		return LeaksFull
+	case "sampled", "sample":
+		return LeaksSampled
+	default:
+		return LeaksOff
+	}
+})
+
+// defaultOptions is shared by every New() without options, so that such a
+// Scope costs one allocation: itself.
+var defaultOptions = sync.OnceValue(func() *options { return &options{leaks: envLeaks()} })
+
+func buildOptions(opts []Option) *options {
+	if len(opts) == 0 {
+		return defaultOptions()
+	}
+	o := &options{leaks: envLeaks()}
+	for _, opt := range opts {
+		opt.apply(o)
+	}
+	return o
+}

@@ -1,0 +1,535 @@
+package scope
+
+import (
+	"context"
+	"io"
+	"reflect"
+	"time"
+	"unsafe"
+
+	"go.uber.org/multierr"
+
+	"github.com/reclaim-go/reclaim/internal/lock"
+	"github.com/reclaim-go/reclaim/internal/stack"
+)
+
+// A Scope holds cleanups and runs them, newest first, when it is closed.
+//
+// A zero Scope is ready to use, records no sites, sets no cleanup deadlines
+// and is not watched for leaks; [New] makes one with options. All methods are
+// safe for concurrent use. A Scope must not be copied after first use.
+//
+// A Scope is open until Close, CloseContext or CloseInto is first called;
+// then it is closing until every cleanup has run, and closed afterwards.
+// A closed Scope stays closed: cleanups registered on it run at once.
+type Scope struct {
+	_ noCopy
+
+	mu lock.Mutex // protects the fields below; see internal/lock for why not sync.Mutex
+	// The pending cleanups, oldest first, are inline[:min(n, len(inline))]
+	// followed by overflow. Keeping the first ones inline lets a Scope on the
+	// stack take a few registrations without allocating; a slice pointing
+	// into the Scope itself would make every Scope escape.
+	inline   [inlineEntries]entry
+	overflow []entry
+	n        int
+	nextID   uint64 // ids grow with registration order, so entries are sorted by id
+	state    state
+	failed   bool
+	done     chan struct{} // made by a Close that waits for another; closed when closing ends
+	opts     *options      // nil means defaults
+	leak     *leakRecord   // nil when not watched
+}
+
+const inlineEntries = 8
+
+type state uint8
+
+const (
+	open state = iota
+	closing
+	closed
+)
+
+type kind uint8
+
+const (
+	kindAlways  kind = iota // runs on every close
+	kindContext             // c is a ctxFunc, called with the close context
+	kindFailure             // runs only when the scope closes as failed
+)
+
+// An entry is one registered cleanup. Every registration is stored as an
+// io.Closer: func-shaped cleanups are converted to func types with a Close
+// method, which, like a pointer-shaped closer, fits in an interface without
+// allocating.
+type entry struct {
+	c    io.Closer
+	id   uint64
+	pc   uintptr // registration site, 0 unless sites are recorded
+	kind kind
+}
+
+type closeFunc func() error
+
+func (f closeFunc) Close() error { return f() }
+
+type voidFunc func()
+
+func (f voidFunc) Close() error { f(); return nil }
+
+type ctxFunc func(context.Context) error
+
+func (f ctxFunc) Close() error { return f(context.Background()) }
+
+// New returns an empty, open Scope configured by opts.
+//
+// Leak detection defaults to the RECLAIM_LEAKS environment variable, read
+// once per process: "off" (the default), "sampled" or "full"; see
+// [DetectLeaks]. A watched Scope that becomes unreachable while it still
+// holds cleanups is reported with the stack that created it.
+func New(opts ...Option) *Scope {
+	o := buildOptions(opts)
+	s := &Scope{opts: o}
+	s.watch(1)
+	return s
+}
+
+// Defer registers fn to run when the scope closes. Its error joins the
+// error that Close returns.
+func (s *Scope) Defer(fn func() error) Handle {
+	if fn == nil {
+		panic("scope: Defer called with a nil func")
+	}
+	return s.push(closeFunc(fn), kindAlways)
+}
+
+// DeferFunc registers fn, which cannot fail, to run when the scope closes:
+// mu.Unlock, a context's cancel, wg.Done.
+func (s *Scope) DeferFunc(fn func()) Handle {
+	if fn == nil {
+		panic("scope: DeferFunc called with a nil func")
+	}
+	return s.push(voidFunc(fn), kindAlways)
+}
+
+// DeferClose registers c.Close to run when the scope closes. Registering a
+// pointer-shaped closer (*os.File, net.Conn, ...) allocates nothing. A nil
+// closer, including a nil pointer such as the *os.File of a failed os.Open,
+// is a programming error and panics here rather than at Close.
+func (s *Scope) DeferClose(c io.Closer) Handle {
+	if isNil(c) {
+		panic("scope: DeferClose called with a nil io.Closer")
+	}
+	return s.push(c, kindAlways)
+}
+
+// DeferContext registers fn to run when the scope closes, with the context
+// given to [Scope.CloseContext] ([context.Background] for Close and
+// CloseInto, a context without cancellation for [Run]). It suits
+// http.Server.Shutdown and other cleanups that honour a deadline; see
+// [CleanupTimeout] for a deadline per cleanup.
+func (s *Scope) DeferContext(fn func(ctx context.Context) error) Handle {
+	if fn == nil {
+		panic("scope: DeferContext called with a nil func")
+	}
+	return s.push(ctxFunc(fn), kindContext)
+}
+
+// OnFailure registers fn to run only if the scope closes as failed, in its
+// turn among the other cleanups: rollbacks, removing half-written files.
+// A scope closes as failed when CloseInto sees an error or a panic, when
+// [Run]'s function fails, or, from that point of the unwinding on, when a
+// newer cleanup returned an error or panicked. On a successful close fn is
+// dropped without running.
+func (s *Scope) OnFailure(fn func() error) Handle {
+	if fn == nil {
+		panic("scope: OnFailure called with a nil func")
+	}
+	return s.push(closeFunc(fn), kindFailure)
+}
+
+// isNil reports whether c is nil or a nil pointer. It reads the interface's
+// data word first so that the common case costs no reflection.
+func isNil(c io.Closer) bool {
+	if c == nil {
+		return true
+	}
+	if (*[2]unsafe.Pointer)(unsafe.Pointer(&c))[1] != nil {
+		return false
+	}
+	return reflect.TypeOf(c).Kind() == reflect.Pointer
+}
+
+func (s *Scope) push(c io.Closer, k kind) Handle {
+	var pc uintptr
+	if s.opts != nil && s.opts.sites {
+		pc = stack.Caller(1)
+	}
+	s.mu.Lock()
+	if s.state == closed {
+		failed := s.failed
+		s.mu.Unlock()
+		return Handle{err: runLate(entry{c: c, pc: pc, kind: k}, failed)}
+	}
+	s.nextID++
+	id := s.nextID
+	e := entry{c: c, id: id, pc: pc, kind: k}
+	if s.n < inlineEntries {
+		s.inline[s.n] = e
+	} else {
+		s.overflow = append(s.overflow, e)
+	}
+	s.n++
+	s.noteLocked()
+	s.mu.Unlock()
+	return Handle{s: s, id: id}
+}
+
+// runLate runs a cleanup registered after the scope closed: at once, so that
+// no resource is silently kept. A failure-only cleanup runs only if the scope
+// closed as failed. Panics propagate to the registering caller.
+func runLate(e entry, failed bool) error {
+	if e.kind == kindFailure && !failed {
+		return nil
+	}
+	return annotate(&e, call(context.Background(), &e))
+}
+
+// at returns the i-th pending entry, oldest first. Caller must hold s.mu.
+func (s *Scope) at(i int) *entry {
+	if i < inlineEntries {
+		return &s.inline[i]
+	}
+	return &s.overflow[i-inlineEntries]
+}
+
+// removeLocked takes the i-th entry out of the stack, shifting newer ones
+// down. Caller must hold s.mu.
+func (s *Scope) removeLocked(i int) entry {
+	e := *s.at(i)
+	for j := i; j < s.n-1; j++ {
+		*s.at(j) = *s.at(j + 1)
+	}
+	s.n--
+	if s.n >= inlineEntries {
+		s.overflow[s.n-inlineEntries] = entry{}
+		s.overflow = s.overflow[:s.n-inlineEntries]
+	} else {
+		s.inline[s.n] = entry{}
+	}
+	s.noteLocked()
+	return e
+}
+
+// findLocked returns the index of the entry with the given id, or -1.
+// Caller must hold s.mu.
+func (s *Scope) findLocked(id uint64) int {
+	lo, hi := 0, s.n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if s.at(m).id < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < s.n && s.at(lo).id == id {
+		return lo
+	}
+	return -1
+}
+
+// Len returns the number of cleanups waiting to run.
+func (s *Scope) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// Release moves every pending cleanup, in order, into a new Scope with the
+// same options and returns it, leaving the receiver open and empty. A
+// constructor that acquired several resources hands them to its caller this
+// way only once all of them succeeded:
+//
+//	s := scope.New()
+//	defer s.CloseInto(&err) // closes what was opened if we fail
+//	...
+//	return &Thing{a: a, b: b, cleanup: s.Release()}, nil
+//
+// Handles of the moved cleanups stay bound to the receiver and no longer
+// control them. Release on a closing or closed Scope panics.
+func (s *Scope) Release() *Scope {
+	ns := &Scope{opts: s.opts}
+	s.mu.Lock()
+	if s.state != open {
+		s.mu.Unlock()
+		panic("scope: Release called on a closed Scope")
+	}
+	for i := 0; i < s.n; i++ {
+		e := *s.at(i)
+		ns.nextID++
+		e.id = ns.nextID
+		if ns.n < inlineEntries {
+			ns.inline[ns.n] = e
+		} else {
+			ns.overflow = append(ns.overflow, e)
+		}
+		ns.n++
+	}
+	s.inline = [inlineEntries]entry{}
+	s.overflow = nil
+	s.n = 0
+	s.noteLocked()
+	s.mu.Unlock()
+	ns.watch(1)
+	ns.noteLocked()
+	return ns
+}
+
+// Close runs every pending cleanup, newest first, and returns their errors
+// combined with multierr: [multierr.Errors] lists them in the order the
+// cleanups ran, and [errors.Is] sees each. Failure-only cleanups
+// ([Scope.OnFailure]) run only if a newer cleanup failed.
+//
+// A failing or panicking cleanup does not stop the ones after it. If a
+// cleanup panicked, Close panics with that value once all cleanups have run
+// (the first value, if several panicked); the bug stays loud and the
+// resources are still released.
+//
+// A cleanup registered while Close runs also runs before Close returns; one
+// registered after Close returned runs at once. Close is idempotent: a
+// second call runs nothing and returns nil, and a call made while another is
+// running waits until every cleanup has finished, then returns nil.
+func (s *Scope) Close() error {
+	return s.CloseContext(context.Background())
+}
+
+// CloseContext is like [Scope.Close] but hands ctx to the context cleanups
+// registered with [Scope.DeferContext]. Every cleanup runs even when ctx is
+// done: a cleanup that honours ctx just returns sooner.
+func (s *Scope) CloseContext(ctx context.Context) error {
+	err, pv, panicked := s.close(ctx, false)
+	if panicked {
+		panic(pv)
+	}
+	return err
+}
+
+// CloseInto closes the scope and appends the cleanups' errors to *errp,
+// after the error already there. It is meant to be deferred directly, with
+// a named error result:
+//
+//	func copyFile(dst, src string) (err error) {
+//		s := scope.New()
+//		defer s.CloseInto(&err)
+//		...
+//	}
+//
+// When *errp is non-nil, the scope closes as failed, so [Scope.OnFailure]
+// cleanups run. When the function is panicking, the scope closes as failed,
+// runs every cleanup, then panics again with the original value. Called
+// other than directly by defer, CloseInto cannot see a panic.
+// runtime.Goexit is not a panic: CloseInto runs the cleanups but treats it as
+// success unless *errp is set; [Run] treats it as a failure.
+func (s *Scope) CloseInto(errp *error) {
+	r := recover()
+	err, pv, panicked := s.close(context.Background(), r != nil || *errp != nil)
+	if r != nil {
+		panic(r)
+	}
+	*errp = multierr.Append(*errp, err)
+	if panicked {
+		panic(pv)
+	}
+}
+
+// close runs the cleanups and returns their combined error and the first
+// panic value, for the caller to re-raise.
+func (s *Scope) close(ctx context.Context, failed bool) (err error, pv any, panicked bool) {
+	s.mu.Lock()
+	switch s.state {
+	case closed:
+		s.mu.Unlock()
+		return nil, nil, false
+	case closing:
+		if s.done == nil {
+			s.done = make(chan struct{})
+		}
+		done := s.done
+		s.mu.Unlock()
+		<-done
+		return nil, nil, false
+	}
+	s.state = closing
+	s.failed = s.failed || failed
+
+	finished := false
+	defer func() {
+		if !finished {
+			// A cleanup called runtime.Goexit, which cannot be stopped. Run
+			// the rest as it unwinds so nothing is leaked, then let it go on.
+			var ignored error
+			s.mu.Lock()
+			s.failed = true
+			s.drainLocked(ctx, &ignored)
+			s.finishLocked()
+			s.mu.Unlock()
+		}
+	}()
+	pv, panicked = s.drainLocked(ctx, &err)
+	s.finishLocked()
+	finished = true
+	s.mu.Unlock()
+	return err, pv, panicked
+}
+
+// drainLocked pops and runs cleanups until none is left, the newest first,
+// with s.mu released while each runs (so cleanups may register more).
+// Caller must hold s.mu; it is held again on return.
+func (s *Scope) drainLocked(ctx context.Context, errp *error) (pv any, panicked bool) {
+	for s.n > 0 {
+		e := s.removeLocked(s.n - 1)
+		if e.kind == kindFailure && !s.failed {
+			continue
+		}
+		timeout := s.timeout()
+		s.mu.Unlock()
+		err, v, p := run(ctx, &e, timeout)
+		s.mu.Lock()
+		if p {
+			s.failed = true
+			if !panicked {
+				pv, panicked = v, true
+			}
+		}
+		if err != nil {
+			s.failed = true
+			*errp = multierr.Append(*errp, err)
+		}
+	}
+	return pv, panicked
+}
+
+func (s *Scope) finishLocked() {
+	s.state = closed
+	if s.done != nil {
+		close(s.done)
+	}
+	s.noteLocked()
+}
+
+func (s *Scope) timeout() time.Duration {
+	if s.opts == nil {
+		return 0
+	}
+	return s.opts.cleanupTimeout
+}
+
+// run calls one cleanup, recovering a panic so that the caller can go on
+// with the others.
+func run(ctx context.Context, e *entry, timeout time.Duration) (err error, pv any, panicked bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			pv, panicked = r, true
+		}
+	}()
+	if e.kind == kindContext && timeout > 0 {
+		return runWithTimeout(ctx, e, timeout), nil, false
+	}
+	return annotate(e, call(ctx, e)), nil, false
+}
+
+func call(ctx context.Context, e *entry) error {
+	if e.kind == kindContext {
+		return e.c.(ctxFunc)(ctx)
+	}
+	return e.c.Close()
+}
+
+// A Handle controls one registered cleanup: run it now, or cancel it, leaving
+// the rest of the stack intact. The zero Handle controls nothing. Handles
+// are small values, safe to copy and to use concurrently with the Scope.
+type Handle struct {
+	s   *Scope
+	id  uint64
+	err error // result of a cleanup that ran at registration
+}
+
+// Run runs the cleanup now, in the calling goroutine, and returns its error,
+// if it is still pending; it is then removed from the scope and will not run
+// again. A failure-only cleanup runs too: calling Run asks for it. If the
+// cleanup already ran, was cancelled, or was moved away by [Scope.Release],
+// Run returns nil; it never waits for a cleanup that Close is running. For a
+// cleanup that ran at registration because the scope was already closed, Run
+// returns the error of that run. A panic in the cleanup propagates to the
+// caller of Run.
+func (h Handle) Run() error {
+	if h.s == nil {
+		return h.err
+	}
+	e, ok := h.take()
+	if !ok {
+		return nil
+	}
+	return annotate(&e, call(context.Background(), &e))
+}
+
+// Cancel removes the cleanup without running it and reports whether it was
+// still pending. After a successful Cancel the caller is responsible for the
+// resource again.
+func (h Handle) Cancel() bool {
+	if h.s == nil {
+		return false
+	}
+	_, ok := h.take()
+	return ok
+}
+
+func (h Handle) take() (entry, bool) {
+	s := h.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.findLocked(h.id)
+	if i < 0 {
+		return entry{}, false
+	}
+	return s.removeLocked(i), true
+}
+
+// Run calls fn with a Scope and closes the scope when fn returns: as failed
+// (running [Scope.OnFailure] cleanups) when fn returns an error, panics or
+// calls runtime.Goexit. fn's context is cancelled when fn returns, before
+// any cleanup runs, so goroutines started by fn are told to stop. The
+// cleanups receive [context.WithoutCancel] of ctx: a cancelled request must
+// not cancel its own cleanup, and its values stay visible.
+//
+// Run returns fn's error followed by the cleanups' errors, combined with
+// multierr. If fn panics, Run re-panics with the same value after the
+// cleanups ran.
+func Run(ctx context.Context, fn func(ctx context.Context, s *Scope) error) (err error) {
+	var s Scope
+	fctx, cancel := context.WithCancel(ctx)
+	returned := false
+	defer func() {
+		cancel()
+		r := recover()
+		cerr, pv, panicked := s.close(context.WithoutCancel(ctx), r != nil || !returned || err != nil)
+		if r != nil {
+			panic(r)
+		}
+		err = multierr.Append(err, cerr)
+		if panicked {
+			panic(pv)
+		}
+	}()
+	err = fn(fctx, &s)
+	returned = true
+	return err
+}
+
+// noCopy makes go vet's copylocks check flag copies of a Scope.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
