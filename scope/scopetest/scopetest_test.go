@@ -1,0 +1,90 @@
+package scopetest_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/reclaim-go/reclaim/scope"
+	"github.com/reclaim-go/reclaim/scope/scopetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeT records failures so that the helpers' verdicts can be checked; it
+// runs cleanups like testing does, newest first.
+type fakeT struct {
+	testing.TB
+	errors   []string
+	cleanups []func()
+}
+
+func (f *fakeT) Helper()           {}
+func (f *fakeT) Cleanup(fn func()) { f.cleanups = append(f.cleanups, fn) }
+func (f *fakeT) Error(args ...any) { f.errors = append(f.errors, fmt.Sprint(args...)) }
+func (f *fakeT) Errorf(format string, args ...any) {
+	f.errors = append(f.errors, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeT) end() {
+	for i := len(f.cleanups) - 1; i >= 0; i-- {
+		f.cleanups[i]()
+	}
+}
+
+func TestNewClosesAtTestEndAndFailsOnCleanupErrors(t *testing.T) {
+	ft := &fakeT{TB: t}
+	s := scopetest.New(ft)
+	closed := false
+	s.DeferFunc(func() { closed = true })
+	s.Defer(func() error { return errors.New("flush failed") })
+	assert.False(t, closed)
+	ft.end()
+	assert.True(t, closed)
+	require.Len(t, ft.errors, 1)
+	assert.Contains(t, ft.errors[0], "flush failed")
+	assert.Contains(t, ft.errors[0], "scopetest_test.go:", "the error names the registration site")
+}
+
+func TestNewWithARealFile(t *testing.T) {
+	s := scopetest.New(t)
+	f, err := os.CreateTemp(t.TempDir(), "scopetest")
+	require.NoError(t, err)
+	s.DeferClose(f)
+	_, err = f.WriteString("closed by t.Cleanup")
+	require.NoError(t, err)
+}
+
+//go:noinline
+func leak(opt scope.Option) {
+	s := scope.New(opt)
+	s.DeferFunc(func() {})
+}
+
+func TestCheckLeaksFailsTheTestForALeakedScope(t *testing.T) {
+	ft := &fakeT{TB: t}
+	opt := scopetest.CheckLeaks(ft)
+	leak(opt)
+	closed := scope.New(opt)
+	closed.DeferFunc(func() {})
+	require.NoError(t, closed.Close())
+	ft.end()
+	require.Len(t, ft.errors, 1)
+	assert.Contains(t, ft.errors[0], "leaked Scope with 1 pending cleanup(s)")
+	assert.Contains(t, ft.errors[0], "scopetest_test.leak")
+}
+
+func TestCheckLeaksPassesWhenEveryScopeIsClosed(t *testing.T) {
+	t.Parallel()
+	opt := scopetest.CheckLeaks(t)
+	for range 10 {
+		s := scope.New(opt)
+		s.DeferFunc(func() {})
+		require.NoError(t, s.Close())
+	}
+}

@@ -1,0 +1,91 @@
+package scope_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reclaim-go/reclaim/scope"
+)
+
+type hungServer struct{ release chan struct{} }
+
+// Shutdown ignores its context, as buggy shutdown hooks do.
+func (h *hungServer) Shutdown(context.Context) error { <-h.release; return nil }
+
+func TestCleanupTimeoutAbandonsAnOverrunningCleanupAndGoesOn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var r recorder
+		srv := &hungServer{release: make(chan struct{})}
+		s := scope.New(scope.CleanupTimeout(5 * time.Second))
+		s.Defer(r.ok("older"))
+		s.DeferContext(srv.Shutdown)
+		start := time.Now()
+		err := s.Close()
+		assert.Equal(t, 5*time.Second, time.Since(start))
+		assert.Equal(t, []string{"older"}, r.log(), "unwinding went on")
+
+		require.ErrorIs(t, err, scope.ErrCleanupTimeout)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		var ce *scope.CleanupError
+		require.ErrorAs(t, err, &ce)
+		assert.Contains(t, ce.Cleanup, "hungServer).Shutdown")
+		assert.Contains(t, err.Error(), "hungServer).Shutdown")
+		close(srv.release) // let the abandoned goroutine finish inside the bubble
+	})
+}
+
+func TestCleanupTimeoutCancelsTheCleanupContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := scope.New(scope.CleanupTimeout(time.Second))
+		var deadline time.Time
+		s.DeferContext(func(ctx context.Context) error {
+			deadline, _ = ctx.Deadline()
+			<-ctx.Done()
+			return ctx.Err()
+		})
+		start := time.Now()
+		err := s.Close()
+		assert.Equal(t, start.Add(time.Second), deadline)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+}
+
+func TestCleanupTimeoutKeepsAPromptCleanupsResult(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := errors.New("shutdown")
+		s := scope.New(scope.CleanupTimeout(time.Minute))
+		s.DeferContext(func(ctx context.Context) error {
+			time.Sleep(time.Second)
+			return e
+		})
+		err := s.Close()
+		assert.Same(t, e, err)
+	})
+}
+
+func TestCleanupTimeoutReRaisesAPanicFromTheCleanupGoroutine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var r recorder
+		s := scope.New(scope.CleanupTimeout(time.Minute))
+		s.Defer(r.ok("older"))
+		s.DeferContext(func(context.Context) error { panic("in shutdown") })
+		assert.PanicsWithValue(t, "in shutdown", func() { _ = s.Close() })
+		assert.Equal(t, []string{"older"}, r.log())
+	})
+}
+
+func TestCleanupTimeoutAppliesOnlyToContextCleanups(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := scope.New(scope.CleanupTimeout(time.Second))
+		s.DeferFunc(func() { time.Sleep(time.Minute) })
+		start := time.Now()
+		require.NoError(t, s.Close())
+		assert.Equal(t, time.Minute, time.Since(start))
+	})
+}
