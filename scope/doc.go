@@ -1,0 +1,159 @@
+// Package scope releases what a function acquired: a [Scope] collects
+// cleanups and runs them newest first when it is closed, keeping every
+// error.
+//
+// A Scope is to defer what [sync.WaitGroup] is to go statements: the same
+// idea with the bookkeeping done for you. Ad hoc defer chains lose Close
+// errors, hold every file of a loop open until the function returns, roll
+// back after a successful commit or forget to roll back on the error path,
+// and cannot hand their resources to a caller. A Scope fixes each of these
+// with one line.
+//
+// # Paired acquire and release
+//
+// Register the release right after the acquire succeeds. Close runs the
+// cleanups in reverse order and returns their errors combined with
+// [go.uber.org/multierr]: none is dropped, on the success path included.
+//
+//	var s scope.Scope // the zero Scope is ready; on the stack it allocates nothing
+//	f, err := os.Open(name)
+//	if err != nil {
+//		return err
+//	}
+//	s.DeferClose(f)
+//	mu.Lock()
+//	s.DeferFunc(mu.Unlock)
+//	return s.Close() // unlocks, then closes f, and reports f.Close's error
+//
+// # Defer and error: CloseInto
+//
+// With a named error result, `defer s.CloseInto(&err)` closes the scope when
+// the function returns and appends the cleanups' errors after the body's.
+// The body's error stays first, so errors.Is and the message still lead with
+// what went wrong.
+//
+//	func save(name string, data []byte) (err error) {
+//		var s scope.Scope
+//		defer s.CloseInto(&err)
+//		f, err := os.Create(name)
+//		if err != nil {
+//			return err
+//		}
+//		s.DeferClose(f) // a failed flush-on-close is reported, not lost
+//		_, err = f.Write(data)
+//		return err
+//	}
+//
+// # Rollback only on failure
+//
+// [Scope.OnFailure] registers a cleanup that runs only when the scope closes
+// as failed (Zig's errdefer): CloseInto saw an error or a panic, [Run]'s
+// function failed, or a newer cleanup failed during the unwinding. Remove
+// the half-written file, roll back the transaction; on success the cleanup
+// is dropped.
+//
+//	out, err := os.Create(dst)
+//	...
+//	s.OnFailure(func() error { return os.Remove(dst) })
+//	s.DeferClose(out) // if this Close fails, the remove above runs too
+//
+// # A constructor hands its resources over: Release
+//
+// A constructor that opens several things must close the ones it opened when
+// a later one fails, and keep all of them when it succeeds. [Scope.Release]
+// moves every pending cleanup into a new Scope that the caller owns:
+//
+//	func newStore(dir string) (_ *store, err error) {
+//		var s scope.Scope
+//		defer s.CloseInto(&err) // closes a and b if c fails
+//		a, err := open(dir, "a") ...; s.DeferClose(a)
+//		b, err := open(dir, "b") ...; s.DeferClose(b)
+//		c, err := open(dir, "c") ...; s.DeferClose(c)
+//		return &store{a, b, c, closer: s.Release()}, nil // s is empty now
+//	}
+//
+// # Closing early inside a loop: handles
+//
+// A defer in a loop holds every file until the function returns. Every
+// registration returns a [Handle] that runs its one cleanup now
+// ([Handle.Run]) or forgets it ([Handle.Cancel]), leaving the rest of the
+// stack intact; the file is still closed if the loop body fails before it
+// gets there.
+//
+//	for _, name := range names {
+//		f, err := os.Open(name)
+//		if err != nil {
+//			return err // every file opened so far is closed by the scope
+//		}
+//		h := s.DeferClose(f)
+//		if err := process(f); err != nil {
+//			return err
+//		}
+//		if err := h.Run(); err != nil { // close this one now
+//			return err
+//		}
+//	}
+//
+// # Run, and contexts for cleanups
+//
+// [Run] wraps one function in a Scope and closes it as failed when the
+// function errs, panics or calls runtime.Goexit. The function's context is
+// cancelled as it returns, before any cleanup runs, and the cleanups receive
+// [context.WithoutCancel] of the caller's context: a cancelled request must
+// not cancel its own cleanup. [Scope.DeferContext] registers cleanups that
+// take a context, such as http.Server.Shutdown; [Scope.CloseContext] passes
+// its context to them. With the [CleanupTimeout] option each context cleanup
+// also gets its own deadline; one that overruns it is abandoned, named in
+// the error, and the unwinding goes on.
+//
+// # Errors
+//
+// Close returns nil when every cleanup succeeded, the error itself when one
+// failed, and a multierr combination otherwise: [multierr.Errors] lists them
+// in the order the cleanups ran, and errors.Is and errors.As see each one.
+// With [RecordSites], each error is a [*CleanupError] that names the cleanup
+// and the file:line where it was registered.
+//
+// # Panics, runtime.Goexit and os.Exit
+//
+// A panicking cleanup does not stop the others: it is recovered, the rest
+// run, and then Close panics again with the same value, so the bug stays
+// loud and the resources are still released. A function that panics under
+// `defer s.CloseInto(&err)` closes its scope as failed and keeps panicking
+// with its own value.
+//
+// runtime.Goexit (t.FailNow, t.SkipNow) runs deferred calls, so a deferred
+// Close still runs every cleanup; CloseInto cannot tell Goexit from a normal
+// return and closes as failed only if the error is set, while [Run] sees it
+// and closes as failed. A cleanup that calls Goexit does not stop the others
+// either. os.Exit, log.Fatal and a fatal runtime error run no deferred
+// calls at all: their cleanups do not run, as with defer. Close scopes
+// before calling os.Exit, or return from main instead.
+//
+// # Late registration, concurrency and reuse
+//
+// All methods are safe for concurrent use. Cleanups run one at a time, in
+// the goroutine that called Close, with no lock held, so a cleanup may
+// register further cleanups: they run before Close returns. A cleanup
+// registered after Close returned runs at once, in the registering
+// goroutine: a resource is never silently kept. Close is idempotent; a Close
+// that finds another one running waits until every cleanup has finished. A
+// closed Scope is not reopened; use a new one.
+//
+// # Leak detection
+//
+// A Scope made by [New] can be watched for leaks: if it becomes unreachable
+// while it still holds cleanups, it is reported with the stack that created
+// it (via runtime.AddCleanup). The level is [LeaksOff], [LeaksSampled] or
+// [LeaksFull], set by the [DetectLeaks] option or, for whole test runs, by
+// the RECLAIM_LEAKS environment variable (off, sampled, full). Off costs
+// nothing. The zero Scope is never watched, so that a Scope on the stack
+// stays free. Package [github.com/reclaim-go/reclaim/scope/scopetest] fails
+// a test when its scopes leak.
+//
+// # Cost
+//
+// Registering a pointer-shaped closer allocates nothing, and up to eight
+// registrations on a Scope held on the stack, then Close, allocate nothing
+// at all. A Scope from [New] costs one allocation with default options.
+package scope
