@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 	"reflect"
-	"time"
+	"sync/atomic"
 	"unsafe"
 
 	"go.uber.org/multierr"
@@ -36,9 +36,12 @@ type Scope struct {
 	nextID   uint64 // ids grow with registration order, so entries are sorted by id
 	state    state
 	failed   bool
-	done     chan struct{} // made by a Close that waits for another; closed when closing ends
-	opts     *options      // nil means defaults
-	leak     *leakRecord   // nil when not watched
+	// grew is set when a cleanup is registered while the scope closes, so
+	// that the unwinder runs it before older ones, as the newest.
+	grew atomic.Bool
+	done chan struct{} // made by a Close that waits for another; closed when closing ends
+	opts *options      // nil means defaults
+	leak *leakRecord   // nil when not watched
 }
 
 const inlineEntries = 8
@@ -174,13 +177,10 @@ func (s *Scope) push(c io.Closer, k kind) Handle {
 	}
 	s.nextID++
 	id := s.nextID
-	e := entry{c: c, id: id, pc: pc, kind: k}
-	if s.n < inlineEntries {
-		s.inline[s.n] = e
-	} else {
-		s.overflow = append(s.overflow, e)
+	s.appendLocked(entry{c: c, id: id, pc: pc, kind: k})
+	if s.state == closing {
+		s.grew.Store(true)
 	}
-	s.n++
 	s.noteLocked()
 	s.mu.Unlock()
 	return Handle{s: s, id: id}
@@ -194,6 +194,16 @@ func runLate(e entry, failed bool) error {
 		return nil
 	}
 	return annotate(&e, call(context.Background(), &e))
+}
+
+// appendLocked puts e on top of the stack. Caller must hold s.mu.
+func (s *Scope) appendLocked(e entry) {
+	if s.n < inlineEntries {
+		s.inline[s.n] = e
+	} else {
+		s.overflow = append(s.overflow, e)
+	}
+	s.n++
 }
 
 // at returns the i-th pending entry, oldest first. Caller must hold s.mu.
@@ -270,12 +280,7 @@ func (s *Scope) Release() *Scope {
 		e := *s.at(i)
 		ns.nextID++
 		e.id = ns.nextID
-		if ns.n < inlineEntries {
-			ns.inline[ns.n] = e
-		} else {
-			ns.overflow = append(ns.overflow, e)
-		}
-		ns.n++
+		ns.appendLocked(e)
 	}
 	s.inline = [inlineEntries]entry{}
 	s.overflow = nil
@@ -342,109 +347,6 @@ func (s *Scope) CloseInto(errp *error) {
 	if panicked {
 		panic(pv)
 	}
-}
-
-// close runs the cleanups and returns their combined error and the first
-// panic value, for the caller to re-raise.
-func (s *Scope) close(ctx context.Context, failed bool) (err error, pv any, panicked bool) {
-	s.mu.Lock()
-	switch s.state {
-	case closed:
-		s.mu.Unlock()
-		return nil, nil, false
-	case closing:
-		if s.done == nil {
-			s.done = make(chan struct{})
-		}
-		done := s.done
-		s.mu.Unlock()
-		<-done
-		return nil, nil, false
-	}
-	s.state = closing
-	s.failed = s.failed || failed
-
-	finished := false
-	defer func() {
-		if !finished {
-			// A cleanup called runtime.Goexit, which cannot be stopped. Run
-			// the rest as it unwinds so nothing is leaked, then let it go on.
-			var ignored error
-			s.mu.Lock()
-			s.failed = true
-			s.drainLocked(ctx, &ignored)
-			s.finishLocked()
-			s.mu.Unlock()
-		}
-	}()
-	pv, panicked = s.drainLocked(ctx, &err)
-	s.finishLocked()
-	finished = true
-	s.mu.Unlock()
-	return err, pv, panicked
-}
-
-// drainLocked pops and runs cleanups until none is left, the newest first,
-// with s.mu released while each runs (so cleanups may register more).
-// Caller must hold s.mu; it is held again on return.
-func (s *Scope) drainLocked(ctx context.Context, errp *error) (pv any, panicked bool) {
-	for s.n > 0 {
-		e := s.removeLocked(s.n - 1)
-		if e.kind == kindFailure && !s.failed {
-			continue
-		}
-		timeout := s.timeout()
-		s.mu.Unlock()
-		err, v, p := run(ctx, &e, timeout)
-		s.mu.Lock()
-		if p {
-			s.failed = true
-			if !panicked {
-				pv, panicked = v, true
-			}
-		}
-		if err != nil {
-			s.failed = true
-			*errp = multierr.Append(*errp, err)
-		}
-	}
-	return pv, panicked
-}
-
-func (s *Scope) finishLocked() {
-	s.state = closed
-	if s.done != nil {
-		close(s.done)
-	}
-	s.noteLocked()
-}
-
-func (s *Scope) timeout() time.Duration {
-	if s.opts == nil {
-		return 0
-	}
-	return s.opts.cleanupTimeout
-}
-
-// run calls one cleanup, recovering a panic so that the caller can go on
-// with the others.
-func run(ctx context.Context, e *entry, timeout time.Duration) (err error, pv any, panicked bool) {
-	defer func() {
-		if r := recover(); r != nil {
-			pv, panicked = r, true
-		}
-	}()
-	if e.kind == kindContext && timeout > 0 {
-		return runWithTimeout(ctx, e, timeout), nil, false
-	}
-	return annotate(e, call(ctx, e)), nil, false
-}
-
-func call(ctx context.Context, e *entry) error {
-	if e.kind == kindContext {
-		return e.c.(ctxFunc)(ctx)
-	}
-	return e.c.Close()
 }
 
 // A Handle controls one registered cleanup: run it now, or cancel it, leaving

@@ -484,3 +484,25 @@ func TestConcurrentRegistrationAndCloseRunEveryCleanupExactlyOnce(t *testing.T) 
 		require.Equal(t, int32(1), runs[i].Load(), "cleanup %d", i)
 	}
 }
+
+func TestCleanupsRegisteredDuringCloseRunNextAsTheNewest(t *testing.T) {
+	var r recorder
+	var s scope.Scope
+	for i := range 10 {
+		s.Defer(r.ok(fmt.Sprint("old", i)))
+	}
+	s.DeferFunc(func() {
+		r.add("b")
+		s.DeferFunc(func() {
+			r.add("x")
+			s.Defer(r.ok("y"))
+		})
+	})
+	s.Defer(r.ok("c"))
+	require.NoError(t, s.Close())
+	want := []string{"c", "b", "x", "y"}
+	for i := 9; i >= 0; i-- {
+		want = append(want, fmt.Sprint("old", i))
+	}
+	assert.Equal(t, want, r.log())
+}
