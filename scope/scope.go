@@ -314,7 +314,7 @@ func (s *Scope) Close() error {
 // registered with [Scope.DeferContext]. Every cleanup runs even when ctx is
 // done: a cleanup that honours ctx just returns sooner.
 func (s *Scope) CloseContext(ctx context.Context) error {
-	err, pv, panicked := s.close(ctx, false)
+	pv, panicked, err := s.close(ctx, false)
 	if panicked {
 		panic(pv)
 	}
@@ -339,7 +339,7 @@ func (s *Scope) CloseContext(ctx context.Context) error {
 // success unless *errp is set; [Run] treats it as a failure.
 func (s *Scope) CloseInto(errp *error) {
 	r := recover()
-	err, pv, panicked := s.close(context.Background(), r != nil || *errp != nil)
+	pv, panicked, err := s.close(context.Background(), r != nil || *errp != nil)
 	if r != nil {
 		panic(r)
 	}
@@ -416,7 +416,7 @@ func Run(ctx context.Context, fn func(ctx context.Context, s *Scope) error) (err
 	defer func() {
 		cancel()
 		r := recover()
-		cerr, pv, panicked := s.close(context.WithoutCancel(ctx), r != nil || !returned || err != nil)
+		pv, panicked, cerr := s.close(context.WithoutCancel(ctx), r != nil || !returned || err != nil)
 		if r != nil {
 			panic(r)
 		}

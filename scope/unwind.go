@@ -28,12 +28,12 @@ type unwinder struct {
 
 // close runs the cleanups and returns their combined error and the first
 // panic value, for the caller to re-raise.
-func (s *Scope) close(ctx context.Context, failed bool) (err error, pv any, panicked bool) {
+func (s *Scope) close(ctx context.Context, failed bool) (pv any, panicked bool, err error) {
 	s.mu.Lock()
 	switch s.state {
 	case closed:
 		s.mu.Unlock()
-		return nil, nil, false
+		return nil, false, nil
 	case closing:
 		if s.done == nil {
 			s.done = make(chan struct{})
@@ -41,7 +41,7 @@ func (s *Scope) close(ctx context.Context, failed bool) (err error, pv any, pani
 		done := s.done
 		s.mu.Unlock()
 		<-done
-		return nil, nil, false
+		return nil, false, nil
 	}
 	s.state = closing
 	u := unwinder{ctx: ctx, timeout: s.timeout(), failed: s.failed || failed, next: -1}
@@ -63,7 +63,7 @@ func (s *Scope) close(ctx context.Context, failed bool) (err error, pv any, pani
 	s.finishLocked(&u)
 	finished = true
 	s.mu.Unlock()
-	return u.err, u.pv, u.panicked
+	return u.pv, u.panicked, u.err
 }
 
 // unwindLocked runs batches until the stack stays empty. Caller must hold
@@ -128,7 +128,7 @@ func (u *unwinder) runBatch(s *Scope) {
 		if e.kind == kindFailure && !u.failed {
 			continue
 		}
-		err, v, p := run(u.ctx, e, u.timeout)
+		v, p, err := run(u.ctx, e, u.timeout)
 		if p {
 			u.failed = true
 			if !u.panicked {
@@ -161,16 +161,16 @@ func (s *Scope) timeout() time.Duration {
 
 // run calls one cleanup, recovering a panic so that the caller can go on
 // with the others.
-func run(ctx context.Context, e *entry, timeout time.Duration) (err error, pv any, panicked bool) {
+func run(ctx context.Context, e *entry, timeout time.Duration) (pv any, panicked bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			pv, panicked = r, true
 		}
 	}()
 	if e.kind == kindContext && timeout > 0 {
-		return runWithTimeout(ctx, e, timeout), nil, false
+		return nil, false, runWithTimeout(ctx, e, timeout)
 	}
-	return annotate(e, call(ctx, e)), nil, false
+	return nil, false, annotate(e, call(ctx, e))
 }
 
 func call(ctx context.Context, e *entry) error {
