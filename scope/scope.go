@@ -339,6 +339,9 @@ func (s *Scope) CloseContext(ctx context.Context) error {
 // success unless *errp is set; [Run] treats it as a failure.
 func (s *Scope) CloseInto(errp *error) {
 	r := recover()
+	if errp == nil {
+		panic("scope: CloseInto called with a nil error pointer")
+	}
 	pv, panicked, err := s.close(context.Background(), r != nil || *errp != nil)
 	if r != nil {
 		panic(r)
@@ -361,8 +364,9 @@ type Handle struct {
 // Run runs the cleanup now, in the calling goroutine, and returns its error,
 // if it is still pending; it is then removed from the scope and will not run
 // again. A failure-only cleanup runs too: calling Run asks for it. If the
-// cleanup already ran, was cancelled, or was moved away by [Scope.Release],
-// Run returns nil; it never waits for a cleanup that Close is running. For a
+// cleanup already ran, was cancelled, was moved away by [Scope.Release], or
+// was already taken by a Close in progress, Run returns nil; it never waits
+// for Close. For a
 // cleanup that ran at registration because the scope was already closed, Run
 // returns the error of that run. A panic in the cleanup propagates to the
 // caller of Run.

@@ -76,6 +76,7 @@ func (s *Scope) unwindLocked(u *unwinder) {
 		clear(s.inline[:inl])
 		u.over, s.overflow = s.overflow, nil
 		s.n = 0
+		s.grew.Store(false)
 		s.noteLocked()
 		u.next = n - 1
 		s.mu.Unlock()
