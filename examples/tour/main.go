@@ -1,50 +1,61 @@
 // Command tour runs reclaim's examples on real resources in one process and
 // checks that the process ends with the file descriptors and goroutines it
-// started with. It exits non-zero if anything leaked.
+// started with. It exits non-zero if an example fails or anything leaked.
 //
-//	go run ./examples/tour
+//	go run ./examples/tour            # every example
+//	go run ./examples/tour files      # just the ones named
+//
+// Each example is a package of its own under examples/, with a Main(w)
+// function that does the work and reports to w; read them there.
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"time"
 
+	"github.com/reclaim-go/reclaim/examples/files"
 	"github.com/reclaim-go/reclaim/internal/fds"
 )
 
-// A stop is one example of the tour: it prints its own short report and
-// returns an error if it did not behave as it should.
-type stop struct {
-	name string
-	run  func() error
+// An example prints its own short report and returns an error if it did not
+// behave as it should.
+type example struct {
+	name    string
+	summary string
+	main    func(w io.Writer) error
 }
 
-var stops = []stop{
-	{"scope: one Scope per file, half the work failing on purpose", scopeFiles},
+var examples = []example{
+	{"files", "one Scope per file, half the work failing on purpose, early close in a loop", files.Main},
 }
 
 func main() {
-	if err := tour(); err != nil {
+	if err := tour(os.Stdout, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "tour:", err)
 		os.Exit(1)
 	}
 }
 
-func tour() error {
+func tour(w io.Writer, names []string) error {
+	run, err := pick(names)
+	if err != nil {
+		return err
+	}
 	fdsBefore, err := fds.Count()
 	if err != nil {
 		return err
 	}
 	goroutinesBefore := runtime.NumGoroutine()
 
-	for i, s := range stops {
-		fmt.Printf("%d. %s\n", i+1, s.name)
-		if err := s.run(); err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+	for i, ex := range run {
+		fmt.Fprintf(w, "%d. %s: %s\n", i+1, ex.name, ex.summary)
+		if err := ex.main(indent{w}); err != nil {
+			return fmt.Errorf("%s: %w", ex.name, err)
 		}
-		fmt.Println()
+		fmt.Fprintln(w)
 	}
 
 	fdsAfter, err := fds.Count()
@@ -52,13 +63,32 @@ func tour() error {
 		return err
 	}
 	goroutinesAfter := settledGoroutines(goroutinesBefore)
-	fmt.Printf("open file descriptors: %d before, %d after\n", fdsBefore, fdsAfter)
-	fmt.Printf("goroutines:            %d before, %d after\n", goroutinesBefore, goroutinesAfter)
+	fmt.Fprintf(w, "open file descriptors: %d before, %d after\n", fdsBefore, fdsAfter)
+	fmt.Fprintf(w, "goroutines:            %d before, %d after\n", goroutinesBefore, goroutinesAfter)
 	if fdsAfter != fdsBefore || goroutinesAfter != goroutinesBefore {
 		return fmt.Errorf("leaked %d descriptor(s) and %d goroutine(s)", fdsAfter-fdsBefore, goroutinesAfter-goroutinesBefore)
 	}
-	fmt.Println("nothing leaked")
+	fmt.Fprintln(w, "nothing leaked")
 	return nil
+}
+
+func pick(names []string) ([]example, error) {
+	if len(names) == 0 {
+		return examples, nil
+	}
+	var run []example
+	for _, name := range names {
+		found := false
+		for _, ex := range examples {
+			if ex.name == name {
+				run, found = append(run, ex), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no example named %q", name)
+		}
+	}
+	return run, nil
 }
 
 // settledGoroutines gives goroutines that are on their way out (a closed
@@ -69,4 +99,27 @@ func settledGoroutines(want int) int {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return n
+}
+
+// indent prefixes each line an example prints, so the tour reads as a list.
+type indent struct{ w io.Writer }
+
+func (in indent) Write(p []byte) (int, error) {
+	var out []byte
+	start := 0
+	for i, c := range p {
+		if c == '\n' {
+			out = append(out, "   "...)
+			out = append(out, p[start:i+1]...)
+			start = i + 1
+		}
+	}
+	if start < len(p) {
+		out = append(out, "   "...)
+		out = append(out, p[start:]...)
+	}
+	if _, err := in.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -1,26 +1,25 @@
 package main
 
 import (
-	"bytes"
-	"os"
-	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// TestTour runs the tour as a user would and checks its report.
+// TestTour runs every example in this process, as `go run ./examples/tour`
+// does, and checks the leak report at the end.
 func TestTour(t *testing.T) {
-	if os.Getenv("RECLAIM_TOUR_CHILD") == "1" {
-		main()
-		return
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestTour$")
-	cmd.Env = append(os.Environ(), "RECLAIM_TOUR_CHILD=1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Run(), out.String())
-	assert.Contains(t, out.String(), "100 failed on purpose, 100 outputs kept, 100 half-written outputs removed")
+	var out strings.Builder
+	require.NoError(t, tour(&out, nil), out.String())
+	assert.Contains(t, out.String(), "100 failed on purpose")
 	assert.Contains(t, out.String(), "nothing leaked")
+}
+
+func TestTourRunsOnlyTheNamedExamples(t *testing.T) {
+	var out strings.Builder
+	require.NoError(t, tour(&out, []string{"files"}))
+	assert.Contains(t, out.String(), "1. files:")
+	assert.Error(t, tour(&out, []string{"nope"}))
 }
