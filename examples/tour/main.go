@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/reclaim-go/reclaim/examples/files"
+	"github.com/reclaim-go/reclaim/examples/sqlite"
 	"github.com/reclaim-go/reclaim/internal/fds"
 )
 
@@ -30,6 +31,7 @@ type example struct {
 
 var examples = []example{
 	{"files", "one Scope per file, half the work failing on purpose, early close in a loop", files.Main},
+	{"sqlite", "transactions that roll back only on failure, a failed Commit included", sqlite.Main},
 }
 
 func main() {
