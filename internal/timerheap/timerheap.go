@@ -18,7 +18,7 @@ type Node[T any] struct {
 
 	when  time.Time
 	key   time.Duration // when, relative to the heap's base: cheap to compare
-	seq   uint64        // push order, breaks ties between equal deadlines
+	seq   uint64        // breaks ties between equal deadlines
 	index int           // position in the heap plus one; 0 when not scheduled
 }
 
@@ -26,37 +26,42 @@ type Node[T any] struct {
 // scheduled.
 func (n *Node[T]) When() time.Time { return n.when }
 
+// Seq returns the sequence number n was pushed with.
+func (n *Node[T]) Seq() uint64 { return n.seq }
+
 // Scheduled reports whether n is in a Heap.
 func (n *Node[T]) Scheduled() bool { return n.index > 0 }
 
-// Heap is a min-heap of Nodes ordered by deadline, earliest first. Nodes with
-// equal deadlines come out in the order they were pushed, so a heap of
-// release times is also an exact least-recently-used order.
+// Heap is a min-heap of Nodes ordered by deadline, earliest first, and by
+// sequence number among equal deadlines. With a counter as sequence number,
+// a heap of release times is an exact least-recently-used order, even on a
+// clock too coarse to tell two releases apart, and a node taken out and
+// pushed again with its old number keeps its place among its peers.
 //
 // The zero Heap is empty and ready to use. A Heap is not safe for concurrent
 // use: its owner guards it with its own lock.
 type Heap[T any] struct {
 	nodes []*Node[T]
-	seq   uint64
 	// base is the first deadline ever pushed. Keys are offsets from it, so
 	// comparing two deadlines is one integer comparison, and Sub uses the
 	// monotonic clock when both times carry it.
-	base time.Time
+	base  time.Time
+	based bool
 }
 
 // Len returns the number of scheduled nodes.
 func (h *Heap[T]) Len() int { return len(h.nodes) }
 
-// Push schedules n at when. It panics if n is already scheduled.
-func (h *Heap[T]) Push(n *Node[T], when time.Time) {
+// Push schedules n at when, after the nodes due at the same time with a
+// smaller seq. It panics if n is already scheduled.
+func (h *Heap[T]) Push(n *Node[T], when time.Time, seq uint64) {
 	if n.index != 0 {
 		panic("timerheap: Push of a scheduled node")
 	}
-	if h.seq == 0 {
-		h.base = when
+	if !h.based {
+		h.base, h.based = when, true
 	}
-	h.seq++
-	n.when, n.key, n.seq = when, when.Sub(h.base), h.seq
+	n.when, n.key, n.seq = when, when.Sub(h.base), seq
 	h.nodes = append(h.nodes, n)
 	n.index = len(h.nodes)
 	h.up(len(h.nodes) - 1)

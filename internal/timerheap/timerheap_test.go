@@ -32,21 +32,22 @@ func TestZeroHeapIsEmpty(t *testing.T) {
 	assert.False(t, h.Remove(&n))
 }
 
-func TestHeapPopsInDeadlineOrderAndTiesInPushOrder(t *testing.T) {
+func TestHeapPopsInDeadlineOrderAndTiesInSeqOrder(t *testing.T) {
 	var h timerheap.Heap[string]
 	nodes := map[string]*timerheap.Node[string]{}
-	push := func(name string, ms int) {
+	push := func(name string, ms int, seq uint64) {
 		n := &timerheap.Node[string]{Value: name}
 		nodes[name] = n
-		h.Push(n, at(ms))
+		h.Push(n, at(ms), seq)
 	}
-	push("c", 30)
-	push("a1", 10)
-	push("b", 20)
-	push("a2", 10)
-	push("a3", 10)
+	push("c", 30, 1)
+	push("a2", 10, 5)
+	push("b", 20, 3)
+	push("a1", 10, 4)
+	push("a3", 10, 6)
 	assert.True(t, nodes["b"].Scheduled())
 	assert.Equal(t, at(20), nodes["b"].When())
+	assert.Equal(t, uint64(3), nodes["b"].Seq())
 
 	var got []string
 	for n := h.Pop(); n != nil; n = h.Pop() {
@@ -59,7 +60,7 @@ func TestHeapPopsInDeadlineOrderAndTiesInPushOrder(t *testing.T) {
 func TestHeapPopDueStopsAtTheFirstFutureDeadline(t *testing.T) {
 	var h timerheap.Heap[int]
 	for _, ms := range []int{5, 1, 9, 3} {
-		h.Push(&timerheap.Node[int]{Value: ms}, at(ms))
+		h.Push(&timerheap.Node[int]{Value: ms}, at(ms), 0)
 	}
 	var due []int
 	for n := h.PopDue(at(5)); n != nil; n = h.PopDue(at(5)) {
@@ -73,8 +74,8 @@ func TestHeapPopDueStopsAtTheFirstFutureDeadline(t *testing.T) {
 func TestHeapRemoveUnschedulesOnlyItsOwnNodes(t *testing.T) {
 	var h, other timerheap.Heap[int]
 	a, b := &timerheap.Node[int]{Value: 1}, &timerheap.Node[int]{Value: 2}
-	h.Push(a, at(1))
-	other.Push(b, at(2))
+	h.Push(a, at(1), 0)
+	other.Push(b, at(2), 0)
 
 	assert.False(t, h.Remove(b), "b belongs to another heap")
 	assert.True(t, b.Scheduled())
@@ -83,16 +84,22 @@ func TestHeapRemoveUnschedulesOnlyItsOwnNodes(t *testing.T) {
 	assert.False(t, h.Remove(a), "second Remove")
 	assert.Equal(t, 0, h.Len())
 
-	// A removed node can be pushed again.
-	h.Push(a, at(3))
-	assert.Equal(t, a, h.Peek())
+	// A removed node can be pushed again, and with its old seq it keeps
+	// its place among nodes due at the same time.
+	c := &timerheap.Node[int]{Value: 3}
+	h.Push(a, at(3), 1)
+	h.Push(c, at(3), 2)
+	require.True(t, h.Remove(a))
+	h.Push(a, at(3), 1)
+	assert.Same(t, a, h.Pop())
+	assert.Same(t, c, h.Pop())
 }
 
 func TestHeapPushOfAScheduledNodePanics(t *testing.T) {
 	var h timerheap.Heap[int]
 	n := &timerheap.Node[int]{}
-	h.Push(n, at(1))
-	assert.PanicsWithValue(t, "timerheap: Push of a scheduled node", func() { h.Push(n, at(2)) })
+	h.Push(n, at(1), 0)
+	assert.PanicsWithValue(t, "timerheap: Push of a scheduled node", func() { h.Push(n, at(2), 1) })
 }
 
 // TestHeapMatchesASortedModel runs random pushes, removals and pops against
@@ -112,7 +119,7 @@ func TestHeapMatchesASortedModel(t *testing.T) {
 		case op < 5:
 			seq++
 			it := item{node: &timerheap.Node[int]{Value: step}, ms: rng.IntN(50), seq: seq}
-			h.Push(it.node, at(it.ms))
+			h.Push(it.node, at(it.ms), uint64(it.seq))
 			i, _ := slices.BinarySearchFunc(model, it, func(a, b item) int {
 				if a.ms != b.ms {
 					return a.ms - b.ms
@@ -153,13 +160,13 @@ func TestHeapPushAndRemoveDoNotAllocateOnceGrown(t *testing.T) {
 	var h timerheap.Heap[int]
 	nodes := make([]timerheap.Node[int], 64)
 	for i := range nodes {
-		h.Push(&nodes[i], at(i))
+		h.Push(&nodes[i], at(i), 0)
 	}
 	i := 0
 	allocs := testing.AllocsPerRun(1000, func() {
 		n := &nodes[i%len(nodes)]
 		h.Remove(n)
-		h.Push(n, at(64+i))
+		h.Push(n, at(64+i), 0)
 		i++
 	})
 	assert.Zero(t, allocs)
@@ -169,12 +176,12 @@ func BenchmarkHeapRemovePush64(b *testing.B) {
 	var h timerheap.Heap[int]
 	nodes := make([]timerheap.Node[int], 64)
 	for i := range nodes {
-		h.Push(&nodes[i], at(i))
+		h.Push(&nodes[i], at(i), 0)
 	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		n := &nodes[i%len(nodes)]
 		h.Remove(n)
-		h.Push(n, at(64+i))
+		h.Push(n, at(64+i), 0)
 	}
 }

@@ -1,0 +1,445 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/reclaim-go/reclaim/internal/stack"
+	"github.com/reclaim-go/reclaim/internal/timerheap"
+)
+
+// HandlesConfig configures a [Handles] cache. Open is required; every other
+// field has a usable zero value.
+type HandlesConfig[K comparable, V any] struct {
+	// Open opens the handle for key. It runs in the goroutine of the Get that
+	// found no handle, with that Get's context; concurrent Gets of the same
+	// key wait for it instead of opening their own. Required.
+	Open func(ctx context.Context, key K) (V, error)
+
+	// Close closes a handle. nil means V's own Close method, and then V must
+	// implement io.Closer.
+	Close func(V) error
+
+	// IdleTimeout is how long a handle stays open after its last reference
+	// is closed; a Get in the meantime reuses it and the delay starts over
+	// at the next release. Zero means idle handles are closed only to
+	// respect MaxOpen and by [Handles.Close]. Negative is invalid.
+	IdleTimeout time.Duration
+
+	// MaxOpen bounds the number of open handles. When a Get must open a
+	// handle while MaxOpen are open, it first closes the least recently
+	// released idle handle. When every open handle is held, Get opens one
+	// anyway rather than wait (a holder waiting for another key must not
+	// deadlock), and the excess is closed as soon as it is released: a
+	// handle released while more than MaxOpen are open is closed at once.
+	// So the open count never exceeds MaxOpen or the number of handles held
+	// and being opened, whichever is larger. Zero means no bound. Negative
+	// is invalid.
+	MaxOpen int
+
+	// OnCloseError, when set, is called with every error returned by Close,
+	// in the goroutine that closed the handle: the janitor, a Get making
+	// room, the holder whose [Ref.Close] released it last, or
+	// [Handles.Close]. It must not call back into the Handles.
+	OnCloseError func(key K, err error)
+
+	// Logger, when set, logs every error returned by Close at level Error.
+	//
+	// Close errors are never dropped: with neither OnCloseError nor Logger
+	// set, those of background closes are kept (up to 16, and counted
+	// beyond) and returned by [Handles.Close]. Every one is counted in
+	// [HandlesStats].CloseErrors.
+	Logger *slog.Logger
+
+	// TrackHolders records the call stack of every Get, so that
+	// [Handles.Close] can say where each late holder took its reference.
+	// It costs a stack capture and an allocation per Get; off by default.
+	TrackHolders bool
+}
+
+// maxKeptCloseErrors bounds the close errors kept for Handles.Close when no
+// handler is configured, so a handle type whose Close always fails cannot
+// grow memory without bound in a long-running process.
+const maxKeptCloseErrors = 16
+
+// Handles is a keyed cache of shared, reference-counted handles that are
+// closed after an idle delay: files a service reads from, connections to
+// the hosts it talks to. [Handles.Get] opens the handle for a key or shares
+// the open one; the handle stays open while any reference to it is held,
+// and closes IdleTimeout after the last reference is released, or earlier
+// to respect MaxOpen. A handle in use is never closed, except by
+// [Handles.Close] once its context is done.
+//
+// One janitor goroutine closes expired handles. It runs only while some
+// handle is idle (it exits at its next wake-up once none is), so a Handles
+// with nothing idle costs no goroutine and is clean under goleak and inside
+// testing/synctest bubbles.
+//
+// A Handles is created by [NewHandles] and is safe for concurrent use. It
+// must not be copied.
+type Handles[K comparable, V any] struct {
+	cfg     HandlesConfig[K, V] // read-only after NewHandles
+	closeFn func(V) error
+	wake    chan struct{} // buffered: asks the janitor to re-check now
+
+	mu      sync.Mutex // protects the following fields
+	entries map[K]*handleEntry[K, V]
+	// queue holds every idle handle by deadline (last release plus
+	// IdleTimeout): the earliest deadline is when the janitor wakes, and the
+	// order is MaxOpen's eviction order, least recently released first. It
+	// is lazy, so that taking and releasing an idle handle costs no heap
+	// operation: a Get leaves the handle queued, and a release of a queued
+	// handle only moves its deadline. A queued entry may thus be held, or
+	// due later than queued; popIdleLocked sorts that out.
+	queue   timerheap.Heap[*handleEntry[K, V]]
+	holders holderSlots[K, V]
+	open    int // handles being opened, open or being closed
+	held    int // open handles with at least one reference
+	idle    int // open handles without a reference
+	// releases numbers the releases, to break ties between equal
+	// deadlines (a coarse clock) and to tell a stale queue entry.
+	releases uint64
+	stats    HandlesStats
+	// kept holds close errors that no handler has seen, for Close.
+	kept      []error
+	keptExtra int // close errors beyond maxKeptCloseErrors
+	janitor   bool
+	janitorWG chan struct{} // closed when the running janitor exits
+	expired   []*handleEntry[K, V]
+	closed    bool
+	closeDone chan struct{} // closed when the first Close returns
+	drained   chan struct{} // closed when open drops to 0 during Close
+}
+
+// entry states
+const (
+	entryOpening = iota // Open is running; done is closed when it returns
+	entryOpen           // value is valid and the entry is in the map
+	entryGone           // out of the map: closing, closed or failed to open
+)
+
+type handleEntry[K comparable, V any] struct {
+	key   K
+	value V
+	state int
+	refs  int // references held; the opener counts as one while opening
+	// deadline is the last release plus IdleTimeout, and released that
+	// release's number in Handles.releases; both valid while refs is 0.
+	deadline time.Time
+	released uint64
+	node     timerheap.Node[*handleEntry[K, V]] // in Handles.queue
+	done     chan struct{}                      // closed when Open returns
+	err      error                              // the Open error, set before done is closed
+	retry    bool                               // err came from the opener's own cancelled context
+}
+
+// closeReason says why a handle is closed, for the counters.
+type closeReason int
+
+const (
+	closedIdle closeReason = iota
+	closedMaxOpen
+	closedShutdown // by or during Handles.Close
+)
+
+// NewHandles returns an empty cache configured by cfg. It returns an error
+// naming the field when cfg is invalid.
+func NewHandles[K comparable, V any](cfg HandlesConfig[K, V]) (*Handles[K, V], error) {
+	switch {
+	case cfg.Open == nil:
+		return nil, errors.New("pool: HandlesConfig.Open is required")
+	case cfg.IdleTimeout < 0:
+		return nil, fmt.Errorf("pool: HandlesConfig.IdleTimeout must be >= 0, got %v", cfg.IdleTimeout)
+	case cfg.MaxOpen < 0:
+		return nil, fmt.Errorf("pool: HandlesConfig.MaxOpen must be >= 0, got %d", cfg.MaxOpen)
+	}
+	h := &Handles[K, V]{
+		cfg:     cfg,
+		closeFn: cfg.Close,
+		wake:    make(chan struct{}, 1),
+		entries: make(map[K]*handleEntry[K, V]),
+	}
+	if h.closeFn == nil {
+		if !reflect.TypeFor[V]().Implements(reflect.TypeFor[io.Closer]()) {
+			return nil, fmt.Errorf("pool: HandlesConfig.Close is required: %v does not implement io.Closer", reflect.TypeFor[V]())
+		}
+		h.closeFn = func(v V) error { return any(v).(io.Closer).Close() }
+	}
+	return h, nil
+}
+
+// Get returns a reference to the handle for key, opening it if no handle for
+// key is open. Concurrent Gets of a key that is not open call Open once: the
+// others wait for it, or for their own ctx, whichever comes first. An Open
+// error is returned to the Get that called Open and to those waiting for it,
+// and is not cached: the next Get calls Open again. When the Get that called
+// Open was cancelled, the Gets waiting for it try again instead of returning
+// its context's error.
+//
+// The handle stays open at least until the reference is closed; every
+// reference must be closed exactly once. Get returns [ErrClosed] once
+// [Handles.Close] has been called, and an error wrapping ctx.Err() when ctx
+// is done while waiting for another Get's Open.
+//
+// Get on an open handle allocates nothing unless TrackHolders is set.
+func (h *Handles[K, V]) Get(ctx context.Context, key K) (Ref[K, V], error) {
+	var trace stack.Trace
+	if h.cfg.TrackHolders {
+		trace = stack.Capture(1)
+	}
+	h.mu.Lock()
+	for {
+		if h.closed {
+			h.mu.Unlock()
+			return Ref[K, V]{}, ErrClosed
+		}
+		e := h.entries[key]
+		if e == nil {
+			break
+		}
+		if e.state == entryOpen {
+			h.stats.Hits++
+			if e.refs == 0 {
+				h.idle--
+				h.held++
+			}
+			e.refs++
+			r := h.refLocked(e, trace)
+			h.mu.Unlock()
+			return r, nil
+		}
+		// Another Get is opening the handle: wait for it, then look again,
+		// since the handle may have been opened, failed, or been closed.
+		h.mu.Unlock()
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return Ref[K, V]{}, fmt.Errorf("pool: waiting for handle %v to open: %w", key, ctx.Err())
+		}
+		if e.err != nil && !e.retry {
+			return Ref[K, V]{}, e.err
+		}
+		h.mu.Lock()
+	}
+	return h.openLocked(ctx, key, trace)
+}
+
+// openLocked opens the handle for key, which is not in the cache, and
+// returns the first reference to it. The caller holds h.mu; openLocked
+// releases it.
+func (h *Handles[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace) (Ref[K, V], error) {
+	h.stats.Misses++
+	e := &handleEntry[K, V]{key: key, state: entryOpening, refs: 1, done: make(chan struct{})}
+	e.node.Value = e
+	h.entries[key] = e
+	var victim *handleEntry[K, V]
+	if h.cfg.MaxOpen > 0 && h.open >= h.cfg.MaxOpen {
+		if victim = h.popIdleLocked(time.Time{}); victim != nil {
+			h.removeLocked(victim)
+		}
+	}
+	h.open++
+	h.held++
+	h.mu.Unlock()
+
+	// Close the evicted handle before opening, so that the number of open
+	// resources never exceeds the bound, even for a moment.
+	if victim != nil {
+		h.closeEntry(victim, closedMaxOpen)
+	}
+
+	var v V
+	err := errOpenPanicked
+	defer func() {
+		if err == errOpenPanicked { // Open panicked: let the waiters retry
+			h.mu.Lock()
+			h.failOpenLocked(e, err, true)
+			h.decOpenLocked()
+			h.mu.Unlock()
+		}
+	}()
+	v, err = h.cfg.Open(ctx, key)
+
+	h.mu.Lock()
+	switch {
+	case err != nil:
+		h.stats.OpenErrors++
+		h.failOpenLocked(e, err, ctx.Err() != nil)
+		h.decOpenLocked()
+		h.mu.Unlock()
+		return Ref[K, V]{}, err
+	case h.closed:
+		// Close was called while Open ran: do not hand the handle out.
+		e.value = v
+		h.failOpenLocked(e, ErrClosed, false)
+		h.mu.Unlock()
+		h.closeEntry(e, closedShutdown)
+		return Ref[K, V]{}, ErrClosed
+	}
+	e.value = v
+	e.state = entryOpen
+	close(e.done)
+	r := h.refLocked(e, trace)
+	h.mu.Unlock()
+	return r, nil
+}
+
+// errOpenPanicked marks an Open that did not return.
+var errOpenPanicked = errors.New("pool: HandlesConfig.Open panicked")
+
+// failOpenLocked removes e, which will not be handed out, and wakes the Gets
+// waiting for it with err; they try again when retry is set. Caller must
+// hold h.mu.
+func (h *Handles[K, V]) failOpenLocked(e *handleEntry[K, V], err error, retry bool) {
+	h.removeLocked(e)
+	e.err, e.retry = err, retry
+	e.refs = 0
+	h.held--
+	close(e.done)
+}
+
+// removeLocked takes e out of the cache, so that Get no longer finds it.
+// Caller must hold h.mu.
+func (h *Handles[K, V]) removeLocked(e *handleEntry[K, V]) {
+	if h.entries[e.key] == e {
+		delete(h.entries, e.key)
+	}
+	h.queue.Remove(&e.node)
+	e.state = entryGone
+}
+
+// popIdleLocked takes the idle handle with the earliest deadline out of the
+// queue, if that deadline is not after due; a zero due takes it whatever its
+// deadline. It returns nil when no idle handle qualifies. On the way it
+// drops the held handles it meets and requeues those released since they
+// were queued, so it costs O(log n) per stale entry, each paid once. Caller
+// must hold h.mu.
+func (h *Handles[K, V]) popIdleLocked(due time.Time) *handleEntry[K, V] {
+	for {
+		n := h.queue.Peek()
+		if n == nil {
+			return nil
+		}
+		e := n.Value
+		switch {
+		case e.refs > 0: // held: queued again on its last release
+			h.queue.Remove(n)
+		case n.Seq() != e.released: // released again since queued
+			h.queue.Remove(n)
+			h.queue.Push(n, e.deadline, e.released)
+		case !due.IsZero() && n.When().After(due):
+			return nil
+		default:
+			h.queue.Remove(n)
+			h.idle--
+			return e
+		}
+	}
+}
+
+// decOpenLocked accounts for a handle that is closed or was never opened.
+// Caller must hold h.mu.
+func (h *Handles[K, V]) decOpenLocked() {
+	h.open--
+	if h.open == 0 && h.drained != nil {
+		close(h.drained)
+		h.drained = nil
+	}
+}
+
+// release drops one reference to e, taken by Get. Called by Ref.Close with
+// h.mu held; it releases the lock.
+func (h *Handles[K, V]) releaseLocked(e *handleEntry[K, V], now time.Time) {
+	e.refs--
+	if e.refs > 0 {
+		h.mu.Unlock()
+		return
+	}
+	h.held--
+	var reason closeReason
+	switch {
+	case e.state != entryOpen: // already closed by Close: nothing left to do
+		h.mu.Unlock()
+		return
+	case h.closed:
+		reason = closedShutdown
+	case h.cfg.MaxOpen > 0 && h.open > h.cfg.MaxOpen:
+		reason = closedMaxOpen
+	default:
+		h.idle++
+		h.releases++
+		e.deadline, e.released = now.Add(h.cfg.IdleTimeout), h.releases
+		if !e.node.Scheduled() {
+			h.queue.Push(&e.node, e.deadline, e.released)
+			// The janitor runs while the queue is not empty, so only a
+			// push may need to start it.
+			if h.cfg.IdleTimeout > 0 && !h.janitor {
+				h.startJanitorLocked()
+			}
+		}
+		h.mu.Unlock()
+		return
+	}
+	h.removeLocked(e)
+	h.mu.Unlock()
+	h.closeEntry(e, reason)
+}
+
+// closeEntry closes the handle of e, which the caller took out of the cache,
+// and accounts for it. It reports a Close error to the handlers and returns
+// it wrapped with the key; if no handler saw it and Handles.Close will not
+// return it to its caller, it is kept for Handles.Close.
+func (h *Handles[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (err error) {
+	defer func() {
+		// Deferred so that a panicking Close still counts as closed and
+		// Handles.Close does not wait for it forever.
+		h.mu.Lock()
+		switch reason {
+		case closedIdle:
+			h.stats.IdleEvictions++
+		case closedMaxOpen:
+			h.stats.MaxOpenEvictions++
+		}
+		if err != nil {
+			h.stats.CloseErrors++
+			if reason != closedShutdown && h.cfg.OnCloseError == nil && h.cfg.Logger == nil {
+				if len(h.kept) < maxKeptCloseErrors {
+					h.kept = append(h.kept, err)
+				} else {
+					h.keptExtra++
+				}
+			}
+		}
+		h.decOpenLocked()
+		h.mu.Unlock()
+	}()
+	cerr := h.closeFn(e.value)
+	if cerr == nil {
+		return nil
+	}
+	if h.cfg.OnCloseError != nil {
+		h.cfg.OnCloseError(e.key, cerr)
+	}
+	if h.cfg.Logger != nil {
+		h.cfg.Logger.Error("pool: closing handle failed", "key", e.key, "error", cerr)
+	}
+	return fmt.Errorf("pool: close handle %v: %w", e.key, cerr)
+}
+
+// Stats returns a snapshot of the cache's state and counters.
+func (h *Handles[K, V]) Stats() HandlesStats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.stats
+	s.Open = h.open
+	s.Held = h.held
+	s.Idle = h.idle
+	s.Refs = h.holders.inUse
+	return s
+}

@@ -1,0 +1,215 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/multierr"
+
+	"github.com/reclaim-go/reclaim/pool"
+)
+
+// handleModel is the obviously correct, sequential account of what a
+// Handles cache must do, against which FuzzHandles checks the real one.
+type handleModel struct {
+	maxOpen int
+	idle    time.Duration
+	keys    map[string]*modelHandle
+	seq     int // release order, for the least-recently-released rule
+}
+
+type modelHandle struct {
+	conn     *conn
+	refs     int
+	deadline time.Time // last release + idle
+	released int       // seq of the last release
+}
+
+func (m *handleModel) open() int { return len(m.keys) }
+
+// lru returns the least recently released idle key, or "".
+func (m *handleModel) lru() string {
+	best := ""
+	for k, mh := range m.keys {
+		if mh.refs == 0 && (best == "" || mh.released < m.keys[best].released) {
+			best = k
+		}
+	}
+	return best
+}
+
+// expire closes the idle handles whose deadline is not after now.
+func (m *handleModel) expire(now time.Time) {
+	if m.idle == 0 {
+		return
+	}
+	for k, mh := range m.keys {
+		if mh.refs == 0 && !mh.deadline.After(now) {
+			delete(m.keys, k)
+		}
+	}
+}
+
+// nextDeadline returns the earliest idle deadline, or the zero Time.
+func (m *handleModel) nextDeadline() time.Time {
+	var next time.Time
+	for _, mh := range m.keys {
+		if mh.refs == 0 && m.idle > 0 && (next.IsZero() || mh.deadline.Before(next)) {
+			next = mh.deadline
+		}
+	}
+	return next
+}
+
+// FuzzHandles runs sequences of Get, Ref.Close, repeated Ref.Close, failing
+// Opens and advancing time against a model, inside a synctest bubble where
+// the janitor's timer fires exactly on time. After every step the set of
+// open handles must be exactly the model's: no held handle is ever closed,
+// no idle handle outlives its idle delay (the fake clock's resolution is
+// exact, so not by any amount), MaxOpen evicts the least recently released,
+// and every handle is closed exactly once (conn.Close panics otherwise).
+func FuzzHandles(f *testing.F) {
+	f.Add([]byte{0x05, 0, 0, 2, 0, 4, 20, 0, 1, 2, 0, 5, 0})
+	f.Add([]byte{0x06, 0, 0, 0, 1, 0, 2, 0, 3, 2, 1, 0, 0, 2, 0, 3, 0, 4, 30, 5, 0})
+	f.Add([]byte{0x09, 0, 0x80, 0, 0, 0, 0, 2, 0, 3, 0, 1, 1, 4, 9, 2, 0})
+	f.Add([]byte{0x0d, 0, 1, 1, 2, 0, 3, 0, 2, 2, 0, 2, 1, 5, 0, 5, 0, 0, 0x81})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		synctest.Test(t, func(t *testing.T) { runHandlesModel(t, data) })
+	})
+}
+
+func runHandlesModel(t *testing.T, data []byte) {
+	m := &handleModel{
+		maxOpen: int(data[0] % 4),
+		idle:    time.Duration(data[0]/4%4) * 10 * time.Second,
+		keys:    map[string]*modelHandle{},
+	}
+	data = data[1:]
+	errOpen := errors.New("open failed")
+	failNext := false
+	var o opener
+	h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{
+		MaxOpen:     m.maxOpen,
+		IdleTimeout: m.idle,
+		Open: func(ctx context.Context, key string) (*conn, error) {
+			if failNext {
+				return nil, errOpen
+			}
+			return o.open(ctx, key)
+		},
+	})
+	var refs, closedRefs []pool.Ref[string, *conn]
+
+	for step := 0; len(data) >= 2; step, data = step+1, data[2:] {
+		op, arg := data[0]%6, data[1]
+		switch op {
+		case 0, 1: // Get, failing when arg's top bit is set
+			key := fmt.Sprint("k", arg%4)
+			failNext = arg&0x80 != 0
+			mh := m.keys[key]
+			if mh == nil && m.maxOpen > 0 && m.open() >= m.maxOpen {
+				if victim := m.lru(); victim != "" {
+					delete(m.keys, victim)
+				}
+			}
+			r, err := h.Get(t.Context(), key)
+			if mh == nil && failNext {
+				require.ErrorIs(t, err, errOpen)
+				break
+			}
+			require.NoError(t, err)
+			if mh == nil {
+				mh = &modelHandle{conn: r.Value()}
+				m.keys[key] = mh
+			}
+			require.Same(t, mh.conn, r.Value(), "step %d: Get(%s) returned another handle", step, key)
+			mh.refs++
+			refs = append(refs, r)
+		case 2: // close a reference
+			if len(refs) == 0 {
+				break
+			}
+			i := int(arg) % len(refs)
+			r := refs[i]
+			refs = append(refs[:i], refs[i+1:]...)
+			key := r.Value().key
+			mh := m.keys[key]
+			require.NoError(t, r.Close())
+			closedRefs = append(closedRefs, r)
+			mh.refs--
+			if mh.refs == 0 {
+				if m.maxOpen > 0 && m.open() > m.maxOpen {
+					delete(m.keys, key)
+					break
+				}
+				m.seq++
+				mh.released, mh.deadline = m.seq, time.Now().Add(m.idle)
+			}
+		case 3: // close a closed reference again
+			if len(closedRefs) > 0 {
+				require.ErrorIs(t, closedRefs[int(arg)%len(closedRefs)].Close(), pool.ErrRefClosed)
+			}
+		case 4: // let time pass
+			time.Sleep(time.Duration(arg%40) * time.Second)
+		case 5: // sleep to exactly the next idle deadline
+			if next := m.nextDeadline(); !next.IsZero() {
+				time.Sleep(time.Until(next))
+			}
+		}
+		synctest.Wait() // let the janitor catch up with the clock
+		m.expire(time.Now())
+		checkModel(t, step, m, &o, h, len(refs))
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	err := h.Close(ctx)
+	if len(refs) == 0 {
+		require.NoError(t, err)
+	} else {
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		late := 0
+		for _, e := range multierr.Errors(err) {
+			var he *pool.HeldError
+			if errors.As(e, &he) {
+				late++
+			}
+		}
+		require.Equal(t, len(refs), late)
+	}
+	require.Empty(t, o.live(), "open after Close")
+	for _, r := range refs {
+		require.NoError(t, r.Close())
+	}
+}
+
+func checkModel(t *testing.T, step int, m *handleModel, o *opener, h *pool.Handles[string, *conn], refs int) {
+	t.Helper()
+	want := []string{}
+	held, idle := 0, 0
+	for k, mh := range m.keys {
+		want = append(want, k)
+		require.False(t, mh.conn.closed.Load(), "step %d: handle %s closed too early (refs %d)", step, k, mh.refs)
+		if mh.refs > 0 {
+			held++
+		} else {
+			idle++
+		}
+	}
+	slices.Sort(want)
+	require.Equal(t, want, o.live(), "step %d: open handles", step)
+	s := h.Stats()
+	require.Equal(t, len(want), s.Open, "step %d: Stats.Open", step)
+	require.Equal(t, held, s.Held, "step %d: Stats.Held", step)
+	require.Equal(t, idle, s.Idle, "step %d: Stats.Idle", step)
+	require.Equal(t, refs, s.Refs, "step %d: Stats.Refs", step)
+}

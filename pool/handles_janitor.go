@@ -1,0 +1,59 @@
+package pool
+
+import "time"
+
+// startJanitorLocked starts the janitor goroutine, which closes idle
+// handles as their IdleTimeout expires. There is at most one; it sleeps on
+// one timer set to the earliest idle deadline and exits when nothing is
+// idle, so it is started again by the next release. Caller must hold h.mu.
+func (h *Handles[K, V]) startJanitorLocked() {
+	h.janitor = true
+	done := make(chan struct{})
+	h.janitorWG = done
+	go h.runJanitor(done)
+}
+
+func (h *Handles[K, V]) runJanitor(done chan struct{}) {
+	defer close(done)
+	// The handle whose release started the janitor expires IdleTimeout
+	// from now, and every other idle handle later.
+	timer := time.NewTimer(h.cfg.IdleTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+		case <-h.wake:
+		}
+		h.mu.Lock()
+		expired := h.expired[:0]
+		if !h.closed { // once closed, Close closes the idle handles itself
+			now := time.Now()
+			for e := h.popIdleLocked(now); e != nil; e = h.popIdleLocked(now) {
+				h.removeLocked(e)
+				expired = append(expired, e)
+			}
+		}
+		h.mu.Unlock()
+
+		for _, e := range expired {
+			h.closeEntry(e, closedIdle)
+		}
+		clear(expired) // do not keep closed handles reachable
+
+		h.mu.Lock()
+		h.expired = expired
+		if h.closed || h.queue.Len() == 0 {
+			// Decided under the lock, so a release that finds h.janitor
+			// false starts a new janitor instead of relying on this one.
+			h.janitor = false
+			h.mu.Unlock()
+			return
+		}
+		// The queue is lazy: the earliest queued deadline may belong to a
+		// handle since taken or released again, so the timer can fire
+		// early, never late.
+		next := time.Until(h.queue.Peek().When())
+		h.mu.Unlock()
+		timer.Reset(next)
+	}
+}
