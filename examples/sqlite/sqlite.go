@@ -60,7 +60,7 @@ func Main(w io.Writer) (err error) {
 	}{
 		{"alice", "bob", 30},
 		{"bob", "carol", 50},
-		{"carol", "alice", 500}, // fails: insufficient funds, rolled back
+		{"carol", "alice", 500},  // fails: insufficient funds, rolled back
 		{"alice", "mallory", 10}, // fails at Commit: no such account (deferred foreign key)
 		{"carol", "bob", 20},
 	}
