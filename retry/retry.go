@@ -29,9 +29,9 @@ func Do(ctx context.Context, p Policy, fn func(*Attempt) error) error {
 	for {
 		err := r.call(fn)
 		if err == nil {
-			return r.succeed()
+			return r.succeed(&p)
 		}
-		if !r.again(err) {
+		if !r.again(err, &p) {
 			return r.fail()
 		}
 	}
@@ -52,9 +52,9 @@ func Value[T any](ctx context.Context, p Policy, fn func(*Attempt) (T, error)) (
 	for {
 		v, err := callValue(r, fn)
 		if err == nil {
-			return v, r.succeed()
+			return v, r.succeed(&p)
 		}
-		if !r.again(err) {
+		if !r.again(err, &p) {
 			return zero, r.fail()
 		}
 	}
@@ -62,16 +62,16 @@ func Value[T any](ctx context.Context, p Policy, fn func(*Attempt) (T, error)) (
 
 // A runner is the state of one call to Do or Value. Runners are recycled
 // through a sync.Pool, which is what lets the *Attempt handed to fn live on
-// the heap without a per-call allocation.
+// the heap without a per-call allocation. The Policy stays in the caller's
+// frame and is passed to the methods that need it: copying it here would
+// cost the success path more than everything else it does.
 type runner struct {
-	a           Attempt
-	ctx         context.Context
-	p           Policy
-	bo          Backoff // made at the first failure
-	maxAttempts int
+	a           Attempt   // a.parent is the caller's context
 	started     time.Time // first attempt, when MaxElapsed > 0
 	errs        []error   // each attempt's error; capacity kept across calls
 	timer       *time.Timer
+	bo          Backoff // set up at the first failure
+	maxAttempts int     // set up at the first failure
 
 	// Why the call stopped, for the *Error.
 	reason error
@@ -95,12 +95,6 @@ func start(ctx context.Context, p *Policy) (*runner, error) {
 		return nil, &Error{Reason: err, cause: causeOf(ctx, err)}
 	}
 	r := runners.Get().(*runner)
-	r.ctx = ctx
-	r.p = *p
-	r.maxAttempts = p.maxAttempts()
-	if p.OnceWhenNested && InRetry(ctx) {
-		r.maxAttempts = 1
-	}
 	r.a.parent = ctx
 	r.a.timeout = p.AttemptTimeout
 	if p.MaxElapsed > 0 {
@@ -140,9 +134,10 @@ func callValue[T any](r *runner, fn func(*Attempt) (T, error)) (T, error) {
 // again decides what follows the failed attempt that returned err. It
 // returns true, after the delay, when another attempt is due; false, with
 // r.reason set, when the call stops.
-func (r *runner) again(err error) bool {
+func (r *runner) again(err error, p *Policy) bool {
+	ctx := r.a.parent
 	r.errs = append(r.errs, err)
-	if cerr := r.ctx.Err(); cerr != nil {
+	if cerr := ctx.Err(); cerr != nil {
 		r.reason = cerr
 		return false
 	}
@@ -151,27 +146,31 @@ func (r *runner) again(err error) bool {
 	// Context errors are final, but for a deadline set by the attempt's own
 	// timeout: the caller's context is still alive.
 	if t.permanent || t.canceled || (t.deadline && !r.a.timedOut) ||
-		(r.p.Retryable != nil && !r.p.Retryable(err)) {
+		(p.Retryable != nil && !p.Retryable(err)) {
 		return false
 	}
-	allowed := r.p.Budget == nil || r.p.Budget.fail()
+	allowed := p.Budget == nil || p.Budget.fail()
+	if r.a.number == 1 {
+		r.bo = p.backoff()
+		r.maxAttempts = p.maxAttempts()
+		if p.OnceWhenNested && InRetry(ctx) {
+			r.maxAttempts = 1
+		}
+	}
 	if r.a.number >= r.maxAttempts {
 		r.reason = ErrExhausted
 		return false
-	}
-	if r.a.number == 1 {
-		r.bo = r.p.backoff()
 	}
 	d := r.bo.Next()
 	if t.hasRetryAfter {
 		d = r.bo.cap(t.retryAfter)
 	}
-	if r.p.MaxElapsed > 0 && time.Since(r.started) > r.p.MaxElapsed-d {
-		r.reason, r.delay, r.limit = ErrExhausted, d, r.p.MaxElapsed
+	if p.MaxElapsed > 0 && time.Since(r.started) > p.MaxElapsed-d {
+		r.reason, r.delay, r.limit = ErrExhausted, d, p.MaxElapsed
 		return false
 	}
 	if d > 0 {
-		if deadline, ok := r.ctx.Deadline(); ok && time.Until(deadline) <= d {
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
 			r.reason, r.delay = ErrDeadline, d
 			return false
 		}
@@ -180,13 +179,15 @@ func (r *runner) again(err error) bool {
 		r.reason = ErrThrottled
 		return false
 	}
-	return r.sleep(err, d)
+	return r.sleep(err, d, p.OnRetry)
 }
 
-// sleep waits d before the next attempt, calling OnRetry once the timer
-// runs. It returns false, with r.reason set, if ctx is done by the end of
-// the wait: a wake-up that races a cancellation never starts an attempt.
-func (r *runner) sleep(err error, d time.Duration) bool {
+// sleep waits d before the next attempt, calling onRetry once the timer
+// runs. It returns false, with r.reason set, if the context is done by the
+// end of the wait: a wake-up that races a cancellation never starts an
+// attempt.
+func (r *runner) sleep(err error, d time.Duration, onRetry func(int, error, time.Duration)) bool {
+	ctx := r.a.parent
 	if d > 0 {
 		if r.timer == nil {
 			r.timer = time.NewTimer(d)
@@ -194,18 +195,18 @@ func (r *runner) sleep(err error, d time.Duration) bool {
 			r.timer.Reset(d)
 		}
 	}
-	if r.p.OnRetry != nil {
-		r.p.OnRetry(r.a.number, err, d)
+	if onRetry != nil {
+		onRetry(r.a.number, err, d)
 	}
 	if d > 0 {
 		select {
 		case <-r.timer.C:
-		case <-r.ctx.Done():
+		case <-ctx.Done():
 		}
 	}
 	// Checked after the select too: when the timer and the cancellation
 	// are both ready, select picks either.
-	if cerr := r.ctx.Err(); cerr != nil {
+	if cerr := ctx.Err(); cerr != nil {
 		r.reason = cerr
 		return false
 	}
@@ -213,9 +214,9 @@ func (r *runner) sleep(err error, d time.Duration) bool {
 }
 
 // succeed ends a call whose last attempt succeeded.
-func (r *runner) succeed() error {
-	if r.p.Budget != nil {
-		r.p.Budget.succeed()
+func (r *runner) succeed(p *Policy) error {
+	if p.Budget != nil {
+		p.Budget.succeed()
 	}
 	r.release()
 	return nil
@@ -230,8 +231,8 @@ func (r *runner) fail() error {
 		delay:    r.delay,
 		limit:    r.limit,
 	}
-	if e.Reason != nil && e.Reason == r.ctx.Err() {
-		e.cause = causeOf(r.ctx, e.Reason)
+	if ctx := r.a.parent; e.Reason != nil && e.Reason == ctx.Err() {
+		e.cause = causeOf(ctx, e.Reason)
 	}
 	r.release()
 	return e
@@ -245,18 +246,22 @@ func causeOf(ctx context.Context, err error) error {
 	return nil
 }
 
-// release stops the timer and returns r, emptied, to the pool.
+// release stops the timer and returns r to the pool, without what refers
+// to the caller's memory; start and again set the rest.
 func (r *runner) release() {
 	if r.timer != nil {
 		r.timer.Stop()
+		r.timer = nil
 	}
-	// Clear what refers to the caller's memory; start sets the rest.
-	clear(r.errs)
-	r.errs = r.errs[:0]
-	if cap(r.errs) > maxKeptErrs {
-		r.errs = nil
+	if len(r.errs) > 0 {
+		clear(r.errs)
+		r.errs = r.errs[:0]
+		if cap(r.errs) > maxKeptErrs {
+			r.errs = nil
+		}
+		r.reason, r.delay, r.limit = nil, 0, 0
+		r.bo.rnd = nil
 	}
-	r.ctx, r.a.parent, r.p, r.timer, r.reason = nil, nil, Policy{}, nil, nil
-	r.a.number, r.delay, r.limit = 0, 0, 0
+	r.a.parent, r.a.number = nil, 0
 	runners.Put(r)
 }

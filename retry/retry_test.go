@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -351,4 +352,29 @@ func TestANilFuncPanics(t *testing.T) {
 	assert.PanicsWithValue(t, "retry: Value called with a nil func", func() {
 		_, _ = retry.Value[int](context.Background(), retry.Policy{}, nil)
 	})
+}
+
+func TestConcurrentCallsDoNotShareState(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				fails := (g + i) % 4
+				v, err := retry.Value(context.Background(), fast, func(a *retry.Attempt) (int, error) {
+					a.Scope().DeferFunc(func() {})
+					if a.Context().Err() != nil {
+						return 0, errFatal
+					}
+					if a.Number() <= fails {
+						return 0, errTransient
+					}
+					return a.Number(), nil
+				})
+				if err != nil || v != fails+1 {
+					t.Errorf("goroutine %d call %d: got %d, %v; want %d", g, i, v, err, fails+1)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

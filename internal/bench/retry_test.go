@@ -33,8 +33,9 @@ func failing(n int) func() error {
 }
 
 // handrolled is the loop a careful programmer writes without a library:
-// bounded attempts, a context check before each, exponential delays on a
-// timer that is stopped when the context is done.
+// bounded attempts, a context check before each, no retry of a context
+// error, exponential delays on a timer that is stopped when the context is
+// done.
 func handrolled(ctx context.Context, attempts int, delay time.Duration, op func(context.Context) error) error {
 	var err error
 	for i := range attempts {
@@ -53,6 +54,9 @@ func handrolled(ctx context.Context, attempts int, delay time.Duration, op func(
 		}
 		if err = op(ctx); err == nil {
 			return nil
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
 		}
 	}
 	return err
