@@ -1,6 +1,6 @@
 module github.com/reclaim-go/reclaim
 
-go 1.25
+go 1.25.0
 
 require (
 	github.com/stretchr/testify v1.12.1
