@@ -18,6 +18,7 @@ import (
 
 	"github.com/reclaim-go/reclaim/examples/files"
 	"github.com/reclaim-go/reclaim/examples/locks"
+	"github.com/reclaim-go/reclaim/examples/migrate"
 	"github.com/reclaim-go/reclaim/examples/sqlite"
 	"github.com/reclaim-go/reclaim/internal/fds"
 )
@@ -33,6 +34,7 @@ type example struct {
 var examples = []example{
 	{"files", "one Scope per file, half the work failing on purpose, early close in a loop", files.Main},
 	{"locks", "a Mutex and an RWMutex held through scopes, one released early", locks.Main},
+	{"migrate", "before and after: the defer bugs reclaim removes, measured", migrate.Main},
 	{"sqlite", "transactions that roll back only on failure, a failed Commit included", sqlite.Main},
 }
 
