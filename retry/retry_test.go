@@ -378,3 +378,27 @@ func TestConcurrentCallsDoNotShareState(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestValuePanicsThroughAfterClosingTheScope(t *testing.T) {
+	rolledBack := false
+	assert.PanicsWithValue(t, "boom", func() {
+		_, _ = retry.Value(context.Background(), fast, func(a *retry.Attempt) (int, error) {
+			a.Scope().OnFailure(func() error { rolledBack = true; return nil })
+			panic("boom")
+		})
+	})
+	assert.True(t, rolledBack)
+}
+
+func TestACallWithManyAttemptsKeepsEveryError(t *testing.T) {
+	p := fast
+	p.MaxAttempts = 200
+	fn, calls := always(errTransient)
+	err := retry.Do(context.Background(), p, fn)
+	assert.Equal(t, 200, *calls)
+	assert.Len(t, asError(t, err).Errs, 200)
+
+	fn, calls = script(errTransient)
+	require.NoError(t, retry.Do(context.Background(), p, fn), "later calls start afresh")
+	assert.Equal(t, 2, *calls)
+}
