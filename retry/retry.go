@@ -203,6 +203,8 @@ func (r *runner) sleep(err error, d time.Duration, onRetry func(int, error, time
 		case <-r.timer.C:
 		case <-ctx.Done():
 		}
+	} else if onRetry == nil {
+		return true // again checked ctx a moment ago
 	}
 	// Checked after the select too: when the timer and the cancellation
 	// are both ready, select picks either.
