@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reclaim-go/reclaim/internal/stack"
@@ -34,19 +35,20 @@ type HandlesConfig[K comparable, V any] struct {
 
 	// MaxOpen bounds the number of open handles. When a Get must open a
 	// handle while MaxOpen are open, it first closes the least recently
-	// released idle handle. When every open handle is held, Get opens one
-	// anyway rather than wait (a holder waiting for another key must not
-	// deadlock), and the excess is closed as soon as it is released: a
-	// handle released while more than MaxOpen are open is closed at once.
-	// So the open count never exceeds MaxOpen or the number of handles held
-	// and being opened, whichever is larger. Zero means no bound. Negative
-	// is invalid.
+	// released idle handle (of handles released at the same instant, any
+	// one). When every open handle is held, Get opens one anyway rather
+	// than wait (a holder waiting for another key must not deadlock), and
+	// the excess is closed as soon as it is released: a handle released
+	// while more than MaxOpen are open is closed at once. So the open count
+	// never exceeds MaxOpen or the number of handles held and being opened,
+	// whichever is larger. Zero means no bound. Negative is invalid.
 	MaxOpen int
 
 	// OnCloseError, when set, is called with every error returned by Close,
 	// in the goroutine that closed the handle: the janitor, a Get making
 	// room, the holder whose [Ref.Close] released it last, or
-	// [Handles.Close]. It must not call back into the Handles.
+	// [Handles.Close]. It runs with no lock held, but must not call
+	// Handles.Close, which may be waiting for it.
 	OnCloseError func(key K, err error)
 
 	// Logger, when set, logs every error returned by Close at level Error.
@@ -87,6 +89,12 @@ type Handles[K comparable, V any] struct {
 	cfg     HandlesConfig[K, V] // read-only after NewHandles
 	closeFn func(V) error
 	wake    chan struct{} // buffered: asks the janitor to re-check now
+	epoch   time.Time     // deadlines are kept as offsets from it
+
+	// Read without mu by Ref.Close, which releases without locking when
+	// the handle stays idle; written under mu.
+	closed atomic.Bool
+	open   atomic.Int64 // handles being opened, open or being closed
 
 	mu      sync.Mutex // protects the following fields
 	entries map[K]*handleEntry[K, V]
@@ -94,25 +102,18 @@ type Handles[K comparable, V any] struct {
 	// IdleTimeout): the earliest deadline is when the janitor wakes, and the
 	// order is MaxOpen's eviction order, least recently released first. It
 	// is lazy, so that taking and releasing an idle handle costs no heap
-	// operation: a Get leaves the handle queued, and a release of a queued
-	// handle only moves its deadline. A queued entry may thus be held, or
-	// due later than queued; popIdleLocked sorts that out.
-	queue   timerheap.Heap[*handleEntry[K, V]]
-	holders holderSlots[K, V]
-	open    int // handles being opened, open or being closed
-	held    int // open handles with at least one reference
-	idle    int // open handles without a reference
-	// releases numbers the releases, to break ties between equal
-	// deadlines (a coarse clock) and to tell a stale queue entry.
-	releases uint64
-	stats    HandlesStats
+	// operation and no lock: a Get leaves the handle queued, and a release
+	// of a queued handle only moves its deadline. A queued entry may thus
+	// be held, or due later than queued; popIdleLocked sorts that out.
+	queue  timerheap.Heap[*handleEntry[K, V]]
+	pushes uint64 // orders equal deadlines in the queue
+	stats  HandlesStats
 	// kept holds close errors that no handler has seen, for Close.
 	kept      []error
 	keptExtra int // close errors beyond maxKeptCloseErrors
 	janitor   bool
 	janitorWG chan struct{} // closed when the running janitor exits
 	expired   []*handleEntry[K, V]
-	closed    bool
 	closeDone chan struct{} // closed when the first Close returns
 	drained   chan struct{} // closed when open drops to 0 during Close
 }
@@ -124,19 +125,32 @@ const (
 	entryGone           // out of the map: closing, closed or failed to open
 )
 
+// A handleEntry is released without h.mu (see Ref.Close), so the fields a
+// release touches are atomic. The rest of the cache decides about an entry
+// only under h.mu, where refs cannot rise (Get holds h.mu) and, at 0,
+// cannot fall either: under h.mu an idle entry and its deadline are stable.
 type handleEntry[K comparable, V any] struct {
 	key   K
 	value V
+	done  chan struct{} // closed when Open returns
+	err   error         // the Open error, set before done is closed
+	retry bool          // err came from the opener's own cancelled context
+
+	// refs counts references; the opener counts as one while opening.
+	// Raised under h.mu, lowered by Ref.Close without it.
+	refs atomic.Int64
+	// deadline is the last release plus IdleTimeout, as an offset from
+	// Handles.epoch; a release stores it before lowering refs.
+	deadline atomic.Int64
+	// queued mirrors node.Scheduled() for Ref.Close. It is cleared before
+	// a popper looks at refs, and read by a release after it lowers refs,
+	// so one of the two always sees the other (see popIdleLocked).
+	queued atomic.Bool
+
+	// guarded by h.mu
 	state int
-	refs  int // references held; the opener counts as one while opening
-	// deadline is the last release plus IdleTimeout, and released that
-	// release's number in Handles.releases; both valid while refs is 0.
-	deadline time.Time
-	released uint64
-	node     timerheap.Node[*handleEntry[K, V]] // in Handles.queue
-	done     chan struct{}                      // closed when Open returns
-	err      error                              // the Open error, set before done is closed
-	retry    bool                               // err came from the opener's own cancelled context
+	node  timerheap.Node[*handleEntry[K, V]] // in Handles.queue
+	slots holderSlots[K, V]
 }
 
 // closeReason says why a handle is closed, for the counters.
@@ -163,6 +177,7 @@ func NewHandles[K comparable, V any](cfg HandlesConfig[K, V]) (*Handles[K, V], e
 		cfg:     cfg,
 		closeFn: cfg.Close,
 		wake:    make(chan struct{}, 1),
+		epoch:   time.Now(),
 		entries: make(map[K]*handleEntry[K, V]),
 	}
 	if h.closeFn == nil {
@@ -195,7 +210,7 @@ func (h *Handles[K, V]) Get(ctx context.Context, key K) (Ref[K, V], error) {
 	}
 	h.mu.Lock()
 	for {
-		if h.closed {
+		if h.closed.Load() {
 			h.mu.Unlock()
 			return Ref[K, V]{}, ErrClosed
 		}
@@ -205,11 +220,7 @@ func (h *Handles[K, V]) Get(ctx context.Context, key K) (Ref[K, V], error) {
 		}
 		if e.state == entryOpen {
 			h.stats.Hits++
-			if e.refs == 0 {
-				h.idle--
-				h.held++
-			}
-			e.refs++
+			e.refs.Add(1)
 			r := h.refLocked(e, trace)
 			h.mu.Unlock()
 			return r, nil
@@ -235,17 +246,20 @@ func (h *Handles[K, V]) Get(ctx context.Context, key K) (Ref[K, V], error) {
 // releases it.
 func (h *Handles[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace) (Ref[K, V], error) {
 	h.stats.Misses++
-	e := &handleEntry[K, V]{key: key, state: entryOpening, refs: 1, done: make(chan struct{})}
+	e := &handleEntry[K, V]{key: key, state: entryOpening, done: make(chan struct{})}
+	e.refs.Store(1)
 	e.node.Value = e
 	h.entries[key] = e
 	var victim *handleEntry[K, V]
-	if h.cfg.MaxOpen > 0 && h.open >= h.cfg.MaxOpen {
+	full := h.cfg.MaxOpen > 0 && h.open.Load() >= int64(h.cfg.MaxOpen)
+	// Count the new handle before looking for a victim: a release that
+	// misses the count leaves its handle where popIdleLocked finds it.
+	h.open.Add(1)
+	if full {
 		if victim = h.popIdleLocked(time.Time{}); victim != nil {
 			h.removeLocked(victim)
 		}
 	}
-	h.open++
-	h.held++
 	h.mu.Unlock()
 
 	// Close the evicted handle before opening, so that the number of open
@@ -274,7 +288,7 @@ func (h *Handles[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace
 		h.decOpenLocked()
 		h.mu.Unlock()
 		return Ref[K, V]{}, err
-	case h.closed:
+	case h.closed.Load():
 		// Close was called while Open ran: do not hand the handle out.
 		e.value = v
 		h.failOpenLocked(e, ErrClosed, false)
@@ -299,8 +313,7 @@ var errOpenPanicked = errors.New("pool: HandlesConfig.Open panicked")
 func (h *Handles[K, V]) failOpenLocked(e *handleEntry[K, V], err error, retry bool) {
 	h.removeLocked(e)
 	e.err, e.retry = err, retry
-	e.refs = 0
-	h.held--
+	e.refs.Store(0)
 	close(e.done)
 }
 
@@ -311,7 +324,21 @@ func (h *Handles[K, V]) removeLocked(e *handleEntry[K, V]) {
 		delete(h.entries, e.key)
 	}
 	h.queue.Remove(&e.node)
+	e.queued.Store(false)
 	e.state = entryGone
+}
+
+// pushLocked queues e, which is idle, at its deadline. Caller must hold
+// h.mu.
+func (h *Handles[K, V]) pushLocked(e *handleEntry[K, V]) {
+	h.pushes++
+	h.queue.Push(&e.node, h.epoch.Add(time.Duration(e.deadline.Load())), h.pushes)
+	e.queued.Store(true)
+	// The janitor runs while the queue is not empty, so only a push may
+	// need to start it. Close empties the queue itself.
+	if h.cfg.IdleTimeout > 0 && !h.janitor && !h.closed.Load() {
+		h.startJanitorLocked()
+	}
 }
 
 // popIdleLocked takes the idle handle with the earliest deadline out of the
@@ -327,17 +354,28 @@ func (h *Handles[K, V]) popIdleLocked(due time.Time) *handleEntry[K, V] {
 			return nil
 		}
 		e := n.Value
+		if e.refs.Load() > 0 {
+			// Held: its last release queues it again. Clear queued before
+			// looking at refs once more: either that release sees queued
+			// false and queues e itself, or this look sees it released.
+			h.queue.Remove(n)
+			e.queued.Store(false)
+			if e.refs.Load() > 0 {
+				continue
+			}
+			h.pushLocked(e)
+			continue
+		}
+		deadline := h.epoch.Add(time.Duration(e.deadline.Load()))
 		switch {
-		case e.refs > 0: // held: queued again on its last release
+		case deadline.After(n.When()): // released again since queued
 			h.queue.Remove(n)
-		case n.Seq() != e.released: // released again since queued
-			h.queue.Remove(n)
-			h.queue.Push(n, e.deadline, e.released)
-		case !due.IsZero() && n.When().After(due):
+			h.pushLocked(e)
+		case !due.IsZero() && deadline.After(due):
 			return nil
 		default:
 			h.queue.Remove(n)
-			h.idle--
+			e.queued.Store(false)
 			return e
 		}
 	}
@@ -346,42 +384,30 @@ func (h *Handles[K, V]) popIdleLocked(due time.Time) *handleEntry[K, V] {
 // decOpenLocked accounts for a handle that is closed or was never opened.
 // Caller must hold h.mu.
 func (h *Handles[K, V]) decOpenLocked() {
-	h.open--
-	if h.open == 0 && h.drained != nil {
+	if h.open.Add(-1) == 0 && h.drained != nil {
 		close(h.drained)
 		h.drained = nil
 	}
 }
 
-// release drops one reference to e, taken by Get. Called by Ref.Close with
-// h.mu held; it releases the lock.
-func (h *Handles[K, V]) releaseLocked(e *handleEntry[K, V], now time.Time) {
-	e.refs--
-	if e.refs > 0 {
+// releaseSlow finishes the release of e's last reference when the release
+// could not leave e idle on its own: e is not queued, the cache is over
+// MaxOpen, or it is closed.
+func (h *Handles[K, V]) releaseSlow(e *handleEntry[K, V]) {
+	h.mu.Lock()
+	if e.refs.Load() > 0 || e.state != entryOpen {
+		// Taken again since, or already closed by Close.
 		h.mu.Unlock()
 		return
 	}
-	h.held--
-	var reason closeReason
+	reason := closedShutdown
 	switch {
-	case e.state != entryOpen: // already closed by Close: nothing left to do
-		h.mu.Unlock()
-		return
-	case h.closed:
-		reason = closedShutdown
-	case h.cfg.MaxOpen > 0 && h.open > h.cfg.MaxOpen:
+	case h.closed.Load():
+	case h.cfg.MaxOpen > 0 && h.open.Load() > int64(h.cfg.MaxOpen):
 		reason = closedMaxOpen
 	default:
-		h.idle++
-		h.releases++
-		e.deadline, e.released = now.Add(h.cfg.IdleTimeout), h.releases
 		if !e.node.Scheduled() {
-			h.queue.Push(&e.node, e.deadline, e.released)
-			// The janitor runs while the queue is not empty, so only a
-			// push may need to start it.
-			if h.cfg.IdleTimeout > 0 && !h.janitor {
-				h.startJanitorLocked()
-			}
+			h.pushLocked(e)
 		}
 		h.mu.Unlock()
 		return
@@ -432,14 +458,23 @@ func (h *Handles[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (er
 	return fmt.Errorf("pool: close handle %v: %w", e.key, cerr)
 }
 
-// Stats returns a snapshot of the cache's state and counters.
+// Stats returns a snapshot of the cache's state and counters. It walks the
+// open handles, so it costs O(open handles).
 func (h *Handles[K, V]) Stats() HandlesStats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.stats
-	s.Open = h.open
-	s.Held = h.held
-	s.Idle = h.idle
-	s.Refs = h.holders.inUse
+	s.Open = int(h.open.Load())
+	for _, e := range h.entries {
+		if e.state != entryOpen {
+			continue
+		}
+		if refs := e.refs.Load(); refs > 0 {
+			s.Held++
+			s.Refs += int(refs)
+		} else {
+			s.Idle++
+		}
+	}
 	return s
 }

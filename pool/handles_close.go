@@ -32,7 +32,7 @@ import (
 // done, and returns nil (or ctx.Err()).
 func (h *Handles[K, V]) Close(ctx context.Context) error {
 	h.mu.Lock()
-	if h.closed {
+	if h.closed.Load() {
 		done := h.closeDone
 		h.mu.Unlock()
 		select {
@@ -42,7 +42,7 @@ func (h *Handles[K, V]) Close(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	h.closed = true
+	h.closed.Store(true)
 	h.closeDone = make(chan struct{})
 	defer close(h.closeDone)
 	var idle []*handleEntry[K, V]
@@ -67,7 +67,7 @@ func (h *Handles[K, V]) Close(ctx context.Context) error {
 
 	h.mu.Lock()
 	var drained chan struct{}
-	if h.open > 0 {
+	if h.open.Load() > 0 {
 		drained = make(chan struct{})
 		h.drained = drained
 	}
@@ -107,25 +107,25 @@ func (h *Handles[K, V]) closeHeld(ctx context.Context) []error {
 	h.mu.Lock()
 	var held []*handleEntry[K, V]
 	opening := 0
+	var late []*HeldError
+	now := time.Now()
 	for _, e := range h.entries {
 		switch e.state {
 		case entryOpen:
 			held = append(held, e)
+			for _, s := range e.slots.all {
+				if !s.inUse() {
+					continue
+				}
+				he := &HeldError{Key: e.key, trace: s.trace.String()}
+				if !s.since.IsZero() {
+					he.Held = now.Sub(s.since)
+				}
+				late = append(late, he)
+			}
 		case entryOpening:
 			opening++
 		}
-	}
-	var late []*HeldError
-	now := time.Now()
-	for _, s := range h.holders.all {
-		if s.e == nil {
-			continue
-		}
-		he := &HeldError{Key: s.e.key, trace: s.trace.String()}
-		if !s.since.IsZero() {
-			he.Held = now.Sub(s.since)
-		}
-		late = append(late, he)
 	}
 	for _, e := range held {
 		h.removeLocked(e)

@@ -4,8 +4,8 @@ import "time"
 
 // startJanitorLocked starts the janitor goroutine, which closes idle
 // handles as their IdleTimeout expires. There is at most one; it sleeps on
-// one timer set to the earliest idle deadline and exits when nothing is
-// idle, so it is started again by the next release. Caller must hold h.mu.
+// one timer set to the earliest queued deadline and exits when the queue is
+// empty, so it is started again by the next push. Caller must hold h.mu.
 func (h *Handles[K, V]) startJanitorLocked() {
 	h.janitor = true
 	done := make(chan struct{})
@@ -15,8 +15,8 @@ func (h *Handles[K, V]) startJanitorLocked() {
 
 func (h *Handles[K, V]) runJanitor(done chan struct{}) {
 	defer close(done)
-	// The handle whose release started the janitor expires IdleTimeout
-	// from now, and every other idle handle later.
+	// The handle whose push started the janitor expires at most
+	// IdleTimeout from now, and every other queued handle later.
 	timer := time.NewTimer(h.cfg.IdleTimeout)
 	defer timer.Stop()
 	for {
@@ -26,7 +26,7 @@ func (h *Handles[K, V]) runJanitor(done chan struct{}) {
 		}
 		h.mu.Lock()
 		expired := h.expired[:0]
-		if !h.closed { // once closed, Close closes the idle handles itself
+		if !h.closed.Load() { // once closed, Close closes the idle handles itself
 			now := time.Now()
 			for e := h.popIdleLocked(now); e != nil; e = h.popIdleLocked(now) {
 				h.removeLocked(e)
@@ -42,8 +42,8 @@ func (h *Handles[K, V]) runJanitor(done chan struct{}) {
 
 		h.mu.Lock()
 		h.expired = expired
-		if h.closed || h.queue.Len() == 0 {
-			// Decided under the lock, so a release that finds h.janitor
+		if h.closed.Load() || h.queue.Len() == 0 {
+			// Decided under the lock, so a push that finds h.janitor
 			// false starts a new janitor instead of relying on this one.
 			h.janitor = false
 			h.mu.Unlock()

@@ -48,6 +48,9 @@ func (r Ref[K, V]) Value() V {
 // closing it then goes to the configured handlers (see
 // [HandlesConfig.Logger]), not to the caller. Close returns [ErrRefClosed]
 // if the reference was already closed, and nil otherwise.
+//
+// Close takes no lock when the handle stays open: it can run in parallel
+// with Closes of other references and with Gets.
 func (r Ref[K, V]) Close() error {
 	s := r.slot
 	// The compare-and-swap makes exactly one Close of this reference win,
@@ -56,60 +59,86 @@ func (r Ref[K, V]) Close() error {
 	if s == nil || !s.gen.CompareAndSwap(r.gen, r.gen+1) {
 		return ErrRefClosed
 	}
-	h := s.h
-	now := time.Now() // outside the lock, which it would lengthen
-	h.mu.Lock()
-	e := s.e
-	h.holders.put(s)
-	h.releaseLocked(e, now)
+	h, e := s.h, s.e
+	e.slots.put(s)
+	// The deadline goes first, as whoever sees refs at 0 reads it. It only
+	// moves forward, so that a release racing with a later one cannot pull
+	// it back.
+	deadline := int64(time.Since(h.epoch) + h.cfg.IdleTimeout)
+	for old := e.deadline.Load(); old < deadline && !e.deadline.CompareAndSwap(old, deadline); {
+		old = e.deadline.Load()
+	}
+	if e.refs.Add(-1) > 0 {
+		return nil
+	}
+	// Last reference. The handle may stay idle without the lock when it is
+	// still queued (then the janitor or an evictor will look at it) and
+	// nothing asks for it to be closed now. Each of these reads comes after
+	// refs dropped, and each flag is set before its setter looks at refs,
+	// so one of the two sides always sees the other.
+	if e.queued.Load() && !h.closed.Load() &&
+		(h.cfg.MaxOpen == 0 || h.open.Load() <= int64(h.cfg.MaxOpen)) {
+		return nil
+	}
+	h.releaseSlow(e)
 	return nil
 }
 
-// holder is the state of one reference. Slots are recycled, so Get
-// allocates nothing once enough exist for the references held at once; the
-// generation tells a live reference from an old copy.
+// holder is the state of one reference. An entry recycles its holders, so
+// Get allocates nothing once enough exist for the references held at once.
+// The generation is odd while the holder is in use; it tells a live
+// reference from an old copy.
 type holder[K comparable, V any] struct {
 	h   *Handles[K, V]
-	gen atomic.Uint64 // bumped by each Close
+	e   *handleEntry[K, V]
+	gen atomic.Uint64 // odd while in use; bumped by Get and by Close
 
-	// guarded by h.mu
-	e     *handleEntry[K, V] // nil while the slot is free
-	trace stack.Trace        // where Get was called, with TrackHolders
-	since time.Time          // when Get returned, with TrackHolders
+	next  *holder[K, V] // in holderSlots.returned
+	trace stack.Trace   // where Get was called, with TrackHolders; guarded by h.mu
+	since time.Time     // when Get returned, with TrackHolders; guarded by h.mu
 }
 
-// holderSlots recycles holders. Guarded by Handles.mu.
+// inUse reports whether a reference holds x.
+func (x *holder[K, V]) inUse() bool { return x.gen.Load()%2 == 1 }
+
+// holderSlots recycles the holders of one entry. Get takes them under
+// Handles.mu; Ref.Close gives them back without it, onto returned, a stack
+// with one consumer (Get, under the lock), so it needs no ABA protection.
 type holderSlots[K comparable, V any] struct {
-	all   []*holder[K, V] // every slot, for Handles.Close's report
-	free  []*holder[K, V]
-	inUse int
-}
-
-func (s *holderSlots[K, V]) get(h *Handles[K, V]) *holder[K, V] {
-	s.inUse++
-	if n := len(s.free); n > 0 {
-		x := s.free[n-1]
-		s.free = s.free[:n-1]
-		return x
-	}
-	x := &holder[K, V]{h: h}
-	s.all = append(s.all, x)
-	return x
+	returned atomic.Pointer[holder[K, V]]
+	free     []*holder[K, V] // guarded by Handles.mu
+	all      []*holder[K, V] // every holder, for Handles.Close's report; guarded by Handles.mu
 }
 
 func (s *holderSlots[K, V]) put(x *holder[K, V]) {
-	x.e, x.trace, x.since = nil, stack.Trace{}, time.Time{}
-	s.free = append(s.free, x)
-	s.inUse--
+	for {
+		top := s.returned.Load()
+		x.next = top
+		if s.returned.CompareAndSwap(top, x) {
+			return
+		}
+	}
 }
 
 // refLocked hands out a reference to e, whose refs the caller has counted.
 // Caller must hold h.mu.
 func (h *Handles[K, V]) refLocked(e *handleEntry[K, V], trace stack.Trace) Ref[K, V] {
-	s := h.holders.get(h)
-	s.e = e
-	if h.cfg.TrackHolders {
-		s.trace, s.since = trace, time.Now()
+	s := &e.slots
+	if len(s.free) == 0 {
+		for x := s.returned.Swap(nil); x != nil; x = x.next {
+			s.free = append(s.free, x)
+		}
 	}
-	return Ref[K, V]{slot: s, gen: s.gen.Load(), v: e.value}
+	var x *holder[K, V]
+	if n := len(s.free); n > 0 {
+		x = s.free[n-1]
+		s.free = s.free[:n-1]
+	} else {
+		x = &holder[K, V]{h: h, e: e}
+		s.all = append(s.all, x)
+	}
+	if h.cfg.TrackHolders {
+		x.trace, x.since = trace, time.Now()
+	}
+	return Ref[K, V]{slot: x, gen: x.gen.Add(1), v: e.value}
 }

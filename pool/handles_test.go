@@ -685,7 +685,7 @@ func TestHandlesGetOnAnOpenHandleAllocatesNothing(t *testing.T) {
 // used after Close or closed twice.
 func TestHandlesConcurrentUse(t *testing.T) {
 	var o opener
-	h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{IdleTimeout: time.Microsecond, MaxOpen: 3})
+	h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{IdleTimeout: 50 * time.Microsecond, MaxOpen: 3})
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -706,9 +706,11 @@ func TestHandlesConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	s := h.Stats()
+	assert.LessOrEqual(t, s.Open, 3, "idle handles left beyond MaxOpen")
 	require.NoError(t, h.Close(t.Context()))
 	assert.Empty(t, o.live())
-	s := h.Stats()
+	s = h.Stats()
 	assert.Equal(t, uint64(8*500), s.Hits+s.Misses)
 	assert.Equal(t, uint64(len(o.conns)), s.Misses, "every miss opened one handle")
 	assert.Zero(t, s.Open)
