@@ -1,0 +1,69 @@
+package lifecycle
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// A Component is one part of a service that must be started before the
+// parts added after it and stopped after them: a database pool, a cache, an
+// HTTP server. Add it to a [Group] with [Group.Add].
+//
+// Only Name is required. A nil Start or Stop does nothing, so a resource
+// that is ready once constructed needs only Stop (see [Closer] and
+// [ContextCloser]). A Component is a plain value; the group copies it.
+type Component struct {
+	// Name names the component in errors and logs. It must be unique
+	// within the group.
+	Name string
+
+	// Start starts the component. Its context carries the values of the
+	// context given to [Group.Start], is cancelled if that one is, and
+	// expires after StartTimeout. Start runs in a goroutine of the group;
+	// if it has not returned shortly after its context is done, the group
+	// abandons it and fails to start, and if it later returns nil the
+	// group calls Stop then.
+	Start func(ctx context.Context) error
+
+	// Stop stops the component, releasing everything Start acquired. It is
+	// called once, and only if Start returned nil. Its context expires at
+	// the end of the component's share of the stop budget, a little
+	// before the group abandons it (see [Group.Stop]), and is cancelled
+	// early when the stop is forced (see [Group.Run]): a Stop that honours
+	// it should then close what it was draining.
+	Stop func(ctx context.Context) error
+
+	// StartTimeout bounds Start. Zero means the group's [StartTimeout]
+	// option (15 seconds by default); negative means no bound besides the
+	// context given to [Group.Start].
+	StartTimeout time.Duration
+
+	// StopTimeout, when positive, replaces the component's equal share of
+	// the stop budget, capped by what remains of that budget. Zero means
+	// an equal share; negative is treated as zero.
+	StopTimeout time.Duration
+
+	// serve, if not nil, runs in a goroutine of the group from the moment
+	// Start succeeds until Stop makes it return; an error it returns before
+	// Stop is called is a failure, as for a supervised goroutine.
+	serve func() error
+}
+
+// Closer returns a Component that closes c when it stops. The Close call
+// does not see the stop context; if it hangs past the component's share of
+// the stop budget, it is abandoned like any stop hook.
+//
+//	g.Add(lifecycle.Closer("log file", f))
+func Closer(name string, c io.Closer) Component {
+	return Component{Name: name, Stop: func(context.Context) error { return c.Close() }}
+}
+
+// ContextCloser returns a Component that closes c with the stop context
+// when it stops. It fits pool.Pool and pool.Handles, whose Close waits for
+// borrowed resources until the context is done:
+//
+//	g.Add(lifecycle.ContextCloser("db", dbPool))
+func ContextCloser(name string, c interface{ Close(context.Context) error }) Component {
+	return Component{Name: name, Stop: c.Close}
+}

@@ -1,0 +1,244 @@
+package lifecycle_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/reclaim-go/reclaim/lifecycle"
+)
+
+// Behaviours of a fuzzed start or stop hook.
+const (
+	hookOK     = iota
+	hookError  // returns an error
+	hookPanic  // panics
+	hookPolite // blocks until its context is done, then returns its error
+	hookDeaf   // blocks until the test releases it, then returns nil
+	hookSlow   // sleeps 2s, then returns nil
+	hookKinds
+)
+
+// Behaviours of a fuzzed supervised goroutine.
+const (
+	goWorker = iota // runs until cancelled
+	goFail          // fails after 1s
+	goPanic         // panics at once
+	goDeaf          // ignores cancellation until released
+	goDone          // returns nil at once
+	goKinds
+)
+
+// fuzzLog records, per component, how often each hook began and ended.
+type fuzzLog struct {
+	mu      sync.Mutex
+	order   []string        // "start x" / "stop x" as each hook began
+	started map[string]bool // Start returned nil
+	stops   map[string]int  // Stop calls
+}
+
+func (l *fuzzLog) begin(op, name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.order = append(l.order, op+" "+name)
+	if op == "stop" {
+		l.stops[name]++
+	}
+}
+
+func (l *fuzzLog) succeeded(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.started[name] = true
+}
+
+func fuzzHook(kind byte, release <-chan struct{}) func(context.Context) error {
+	switch kind % hookKinds {
+	case hookError:
+		return func(context.Context) error { return errors.New("hook failed") }
+	case hookPanic:
+		return func(context.Context) error { panic("hook panicked") }
+	case hookPolite:
+		return func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	case hookDeaf:
+		return func(context.Context) error { <-release; return nil }
+	case hookSlow:
+		return func(context.Context) error { time.Sleep(2 * time.Second); return nil }
+	}
+	return func(context.Context) error { return nil }
+}
+
+func fuzzGoroutine(kind byte, release <-chan struct{}) func(context.Context) error {
+	switch kind % goKinds {
+	case goFail:
+		return func(context.Context) error { time.Sleep(time.Second); return errors.New("goroutine failed") }
+	case goPanic:
+		return func(context.Context) error { panic("goroutine panicked") }
+	case goDeaf:
+		return func(context.Context) error { <-release; return nil }
+	case goDone:
+		return func(context.Context) error { return nil }
+	}
+	return func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+}
+
+// FuzzGroup builds a group from the input, a list of components and
+// goroutines with fuzzed behaviours, starts it (maybe interrupted by a
+// Stop), stops it, releases every hung hook, and checks the invariants: a
+// component is stopped exactly once if and only if its Start succeeded,
+// components start in order and those stopped by Stop stop in reverse,
+// Start succeeds only if everything started, errors are never lost, and
+// nothing is left running.
+func FuzzGroup(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 0, 0}, byte(0))
+	f.Add([]byte{0, 0, 0, 1, 1, 0}, byte(0))
+	f.Add([]byte{0, 0, 4, 4, 0, 0}, byte(0))
+	f.Add([]byte{0, 4, 0, 3, 3, 0, 0, 5}, byte(7))
+	f.Add([]byte{1, 0, 0, 0, 0, 2}, byte(0))
+	f.Add([]byte{1, 3, 0, 0, 1, 1}, byte(3))
+	f.Fuzz(func(t *testing.T, spec []byte, stopAt byte) {
+		if len(spec) > 30 {
+			spec = spec[:30]
+		}
+		synctest.Test(t, func(t *testing.T) { fuzzGroup(t, spec, stopAt) })
+	})
+}
+
+func fuzzGroup(t *testing.T, spec []byte, stopAt byte) {
+	release := make(chan struct{})
+	log := &fuzzLog{started: map[string]bool{}, stops: map[string]int{}}
+	g := lifecycle.New(lifecycle.StartTimeout(10*time.Second), lifecycle.StopTimeout(time.Minute),
+		lifecycle.CancelGoroutinesFirst(stopAt%2 == 0))
+	var names []string
+	wantStopErr := false
+	for i := 0; i+2 < len(spec); i += 3 {
+		name := fmt.Sprint("c", i/3)
+		if spec[i]%4 == 3 {
+			if err := g.Go(name, fuzzGoroutine(spec[i+1], release)); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		start, stop := fuzzHook(spec[i+1], release), fuzzHook(spec[i+2], release)
+		if k := spec[i+2] % hookKinds; k == hookError || k == hookPanic {
+			wantStopErr = true
+		}
+		c := lifecycle.Component{
+			Name: name,
+			Start: func(ctx context.Context) error {
+				log.begin("start", name)
+				err := start(ctx)
+				if err == nil {
+					log.succeeded(name)
+				}
+				return err
+			},
+			Stop: func(ctx context.Context) error {
+				log.begin("stop", name)
+				return stop(ctx)
+			},
+		}
+		if err := g.Add(c); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+
+	// Stop, maybe while Start runs.
+	startErr := make(chan error, 1)
+	go func() { startErr <- g.Start(context.Background()) }()
+	if stopAt < 128 {
+		time.Sleep(time.Duration(stopAt) * 500 * time.Millisecond)
+	} else {
+		synctest.Wait()
+	}
+	stopErr := g.Stop(context.Background())
+	serr := <-startErr
+	if again := g.Stop(context.Background()); again != stopErr && fmt.Sprint(again) != fmt.Sprint(stopErr) {
+		t.Fatalf("a second Stop returned %v, the first %v", again, stopErr)
+	}
+	close(release)
+	time.Sleep(time.Hour) // abandoned slow hooks return, late stops run out their budget
+	synctest.Wait()
+
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	// Components start in order, and none after one that did not start.
+	var begun []string
+	for _, ev := range log.order {
+		if name, ok := cutPrefix(ev, "start "); ok {
+			begun = append(begun, name)
+		}
+	}
+	if !slices.Equal(begun, names[:len(begun)]) {
+		t.Fatalf("started %v, added %v", begun, names)
+	}
+	for i, name := range begun[:max(len(begun)-1, 0)] {
+		if !log.started[name] {
+			t.Fatalf("%s started after %s failed", begun[i+1], name)
+		}
+	}
+	if serr == nil && len(begun) != len(names) {
+		t.Fatalf("Start succeeded but started only %v of %v", begun, names)
+	}
+	// Exactly the components that started are stopped, once.
+	for _, name := range names {
+		want := 0
+		if log.started[name] {
+			want = 1
+		}
+		if log.stops[name] != want {
+			t.Fatalf("%s: started %v, stopped %d times; events %v", name, log.started[name], log.stops[name], log.order)
+		}
+	}
+	// Stop hooks that the shutdown ran (not late ones) ran in reverse.
+	var stopped []string
+	for _, ev := range log.order {
+		if name, ok := cutPrefix(ev, "stop "); ok {
+			stopped = append(stopped, name)
+		}
+	}
+	idx := func(name string) int { return slices.Index(names, name) }
+	for i := 1; i < len(stopped); i++ {
+		if idx(stopped[i]) > idx(stopped[i-1]) && log.started[stopped[i]] && !lateStart(log.order, stopped[i]) {
+			t.Fatalf("stopped %v: not in reverse order", stopped)
+		}
+	}
+	if wantStopErr && stopErr == nil && serr == nil {
+		// A failing stop hook ran only if its component started.
+		for i := 0; i+2 < len(spec); i += 3 {
+			k := spec[i+2] % hookKinds
+			if spec[i]%4 != 3 && (k == hookError || k == hookPanic) && log.started[fmt.Sprint("c", i/3)] {
+				t.Fatalf("the error of c%d's stop hook was lost", i/3)
+			}
+		}
+	}
+	if err := g.CheckLeaks(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lateStart reports whether name's stop came after a later component's
+// start, as it does for a start hook abandoned and stopped when it returns.
+func lateStart(order []string, name string) bool {
+	i := slices.Index(order, "stop "+name)
+	j := slices.Index(order, "start "+name)
+	for _, ev := range order[j+1 : i] {
+		if _, ok := cutPrefix(ev, "stop "); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func cutPrefix(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):], true
+	}
+	return "", false
+}

@@ -1,0 +1,605 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/multierr"
+
+	"github.com/reclaim-go/reclaim/internal/stack"
+	"github.com/reclaim-go/reclaim/retry"
+)
+
+// A Group starts components in the order they were added, stops them in
+// reverse, and supervises goroutines, so that a service made of a database
+// pool, caches, servers and workers comes up in order, goes down within the
+// time it is given, and leaves nothing running.
+//
+// A zero Group is valid and has the default options; [New] makes one with
+// options. All methods are safe for concurrent use. A Group must not be
+// copied after first use.
+//
+// A Group is used once: it is idle until [Group.Start], running once Start
+// has succeeded, and stopped for good after [Group.Stop], a failed Start, or
+// a shutdown triggered by a failed goroutine. Components are added before
+// Start; supervised goroutines may also be started while it runs.
+type Group struct {
+	opts *options // nil: the defaults
+
+	mu          sync.Mutex // protects the fields below
+	state       state
+	startCalled bool
+	underRun    bool
+	entries     []*entry        // components and goroutines, in start order
+	names       map[string]bool // component names
+	errs        []error         // every error of the group, in the order they happened
+	failed      chan struct{}   // closed at the first failure of a goroutine
+	failure     error           // that failure
+	runCtx      context.Context // parent of the supervised goroutines' contexts
+	cancelRun   context.CancelCauseFunc
+	cancelStart context.CancelCauseFunc // cancels the Start in progress
+	startDone   chan struct{}           // closed when Start has returned
+	stopClaimed bool                    // a Stop or a failed Start is stopping the group
+	stopDone    chan struct{}           // closed when the stop has finished
+	stopErr     error                   // the stop's result, set before stopDone is closed
+
+	ready   atomic.Bool
+	tracker tracker
+}
+
+type state uint8
+
+const (
+	idle state = iota
+	starting
+	running
+	stopping
+	stopped
+)
+
+// An entry is a component or a supervised goroutine.
+type entry struct {
+	name    string
+	comp    *Component // nil for a goroutine
+	fn      func(context.Context) error
+	restart *retry.Policy
+	created stack.Trace // where Add or Go was called
+
+	// Protected by Group.mu:
+	status   status
+	stopping bool                    // errors from now on are stop errors, not failures
+	cancel   context.CancelCauseFunc // a goroutine's context
+	run      *tracked                // a goroutine, or a component's serve goroutine
+}
+
+type status uint8
+
+const (
+	pending status = iota
+	startingEntry
+	up   // started: a component whose Start returned nil, a launched goroutine
+	lost // a start hook abandoned
+	down // stopped
+)
+
+// New returns an idle Group configured by opts.
+func New(opts ...Option) *Group {
+	return &Group{opts: buildOptions(opts)}
+}
+
+// o returns the group's options.
+func (g *Group) o() *options {
+	if g.opts == nil {
+		return &defaultOptions
+	}
+	return g.opts
+}
+
+// initLocked readies a zero Group. Caller must hold g.mu.
+func (g *Group) initLocked() {
+	if g.failed == nil {
+		g.failed = make(chan struct{})
+		g.stopDone = make(chan struct{})
+		g.names = make(map[string]bool)
+		g.tracker.init()
+	}
+}
+
+// idleLocked returns nil if the group was neither started nor stopped.
+// Caller must hold g.mu.
+func (g *Group) idleLocked() error {
+	switch {
+	case g.startCalled:
+		return ErrStarted
+	case g.state != idle:
+		return ErrStopped
+	}
+	return nil
+}
+
+func (g *Group) log(level slog.Level, msg string, args ...any) {
+	if l := g.o().logger; l != nil {
+		l.Log(context.Background(), level, msg, args...)
+	}
+}
+
+// Add adds c to the group: Start will start it after the components added
+// before it, and Stop will stop it before them. Add returns [ErrStarted]
+// once Start has been called, [ErrStopped] if Stop was called first, and an
+// error if c has no name or the name of a component already added.
+func (g *Group) Add(c Component) error {
+	if c.Name == "" {
+		return errors.New("lifecycle: Add: Component.Name is empty")
+	}
+	e := &entry{name: c.Name, comp: &c, created: stack.Capture(1)}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.initLocked()
+	if err := g.idleLocked(); err != nil {
+		return err
+	}
+	switch {
+	case g.names[c.Name]:
+		return fmt.Errorf("lifecycle: Add: a component named %q was already added", c.Name)
+	}
+	g.names[c.Name] = true
+	g.entries = append(g.entries, e)
+	return nil
+}
+
+// Go runs fn in a supervised goroutine named name.
+//
+// Called before Start, Go places the goroutine in the start order: Start
+// launches it once the components added before it have started. Called
+// while the group runs, Go launches it at once. fn's context carries the
+// values of the context given to Start and is cancelled only by Stop, with
+// [ErrStopped] as its cause; fn should then return.
+//
+// If fn returns an error or panics before Stop, the goroutine has failed:
+// the error (a [*PanicError] for a panic) is kept for Stop to return and the
+// group shuts down: [Group.Run] drains and stops, and outside Run the group
+// stops itself with its [StopTimeout]. With the [Restart] option the
+// goroutine is restarted instead, after a delay, until the policy gives up.
+// If fn returns nil the goroutine simply ends. After Stop, fn's context
+// errors are not errors; anything else it returns joins Stop's error.
+//
+// Go returns [ErrStopped] once Stop has been called, and an error if name
+// is empty or the restart policy is invalid. A nil fn panics.
+func (g *Group) Go(name string, fn func(ctx context.Context) error, opts ...GoOption) error {
+	if fn == nil {
+		panic("lifecycle: Go called with a nil func")
+	}
+	if name == "" {
+		return errors.New("lifecycle: Go: the name is empty")
+	}
+	var o goOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyGo(&o)
+		}
+	}
+	if o.restart != nil {
+		if _, err := o.restart.Backoff(); err != nil {
+			return fmt.Errorf("lifecycle: Go %q: Restart: %w", name, err)
+		}
+	}
+	e := &entry{name: name, fn: fn, restart: o.restart, created: stack.Capture(1)}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.initLocked()
+	switch {
+	case g.stopClaimed || g.state >= stopping:
+		return ErrStopped
+	case g.state == running:
+		g.entries = append(g.entries, e)
+		g.launchLocked(e)
+	default: // idle or starting: Start launches it in turn
+		g.entries = append(g.entries, e)
+	}
+	return nil
+}
+
+// Start starts the components and launches the goroutines, one after the
+// other in the order they were added, and returns nil once all have
+// started. The group is then running, and ready (see [Group.Ready]).
+//
+// Each start hook runs with a context derived from ctx that expires after
+// its timeout (see [Component.StartTimeout]). If a hook fails, panics or
+// overruns its timeout, or a goroutine fails, or ctx is done, Start stops
+// what already started, in reverse order, with a fresh stop budget (the
+// [StopTimeout] option), and returns the start error joined with the
+// errors of that stop (for a goroutine's failure, that stop's errors, which
+// begin with the failure); the group is then stopped. A hook abandoned after
+// its timeout keeps running in its goroutine; if it returns nil later, the
+// group calls the component's Stop then.
+//
+// If Stop is called while Start runs, Start stops starting, abandons the
+// hook in progress after a short grace, and returns an error wrapping
+// [ErrStopped]; Stop stops what started. Start returns [ErrStarted] if the
+// group was already started and ErrStopped if it was stopped.
+func (g *Group) Start(ctx context.Context) error {
+	g.mu.Lock()
+	g.initLocked()
+	if err := g.idleLocked(); err != nil {
+		g.mu.Unlock()
+		return err
+	}
+	g.startCalled = true
+	g.state = starting
+	g.runCtx, g.cancelRun = context.WithCancelCause(context.WithoutCancel(ctx))
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	g.cancelStart = cancel
+	g.startDone = make(chan struct{})
+	g.mu.Unlock()
+
+	begin := time.Now()
+	err := g.startEntries(sctx)
+
+	g.mu.Lock()
+	if err == nil && g.failure != nil { // failed after the loop's last look
+		err = errStartAborted
+	}
+	if err == nil && !g.stopClaimed {
+		g.state = running
+		// Goroutines added by Go after the loop's last look.
+		for _, e := range g.entries {
+			if e.comp == nil && e.status == pending {
+				g.launchLocked(e)
+			}
+		}
+		g.ready.Store(true)
+		close(g.startDone)
+		g.mu.Unlock()
+		g.log(slog.LevelInfo, "started", "elapsed", time.Since(begin))
+		return nil
+	}
+	close(g.startDone)
+	if err == nil { // Stop came just as the last hook returned
+		err = fmt.Errorf("lifecycle: Start: %w", ErrStopped)
+	}
+	if err == errStartAborted {
+		err = g.failure
+	}
+	if g.stopClaimed { // Stop waits for us, and stops what started
+		g.mu.Unlock()
+		return err
+	}
+	g.stopClaimed = true
+	failure := g.failure
+	g.mu.Unlock()
+	g.log(slog.LevelError, "start failed; stopping what started", "err", err)
+	sctx, cancelStop := g.budget(context.WithoutCancel(ctx))
+	defer cancelStop()
+	stopErr := g.shutdown(sctx)
+	if err == failure {
+		// The failure leads the stop's errors already: Start fails with
+		// the error that Run would return had it come a moment later.
+		return stopErr
+	}
+	return multierr.Append(err, stopErr)
+}
+
+// errStartAborted stops the start when a supervised goroutine failed while
+// the group started.
+var errStartAborted = errors.New("lifecycle: Start aborted: a supervised goroutine failed")
+
+// startEntries starts the entries in order, and returns the first error.
+func (g *Group) startEntries(ctx context.Context) error {
+	for i := 0; ; i++ {
+		g.mu.Lock()
+		if g.failure != nil {
+			g.mu.Unlock()
+			return errStartAborted
+		}
+		if i == len(g.entries) {
+			g.mu.Unlock()
+			return nil
+		}
+		e := g.entries[i]
+		if e.comp == nil {
+			if ctx.Err() == nil {
+				g.launchLocked(e)
+			}
+		}
+		g.mu.Unlock()
+		if ctx.Err() != nil {
+			return fmt.Errorf("lifecycle: Start: %w", context.Cause(ctx))
+		}
+		if e.comp != nil {
+			if err := g.startComponent(ctx, e); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// startComponent runs e's start hook and, once it succeeded, its serve
+// goroutine.
+func (g *Group) startComponent(ctx context.Context, e *entry) error {
+	c := e.comp
+	g.log(slog.LevelInfo, "starting component", "component", c.Name)
+	begin := time.Now()
+	if c.Start != nil {
+		d := c.StartTimeout
+		if d == 0 {
+			d = g.o().startTimeout
+		}
+		if err := g.callStart(ctx, e, d); err != nil {
+			g.log(slog.LevelError, "component failed to start", "component", c.Name, "err", err)
+			return err
+		}
+	}
+	g.mu.Lock()
+	e.status = up
+	if c.serve != nil {
+		g.serveLocked(e)
+	}
+	g.mu.Unlock()
+	g.log(slog.LevelInfo, "component started", "component", c.Name, "elapsed", time.Since(begin))
+	return nil
+}
+
+// Stop stops the group: it marks it not ready, cancels the supervised
+// goroutines and waits for them, then stops the started components in the
+// reverse of the start order, and returns every error of the group,
+// combined with [multierr.Combine]: the failures of supervised goroutines, then
+// the errors of the stop, in the order they happened.
+//
+// The stop budget is ctx's deadline, or the [StopTimeout] option when ctx
+// has none. Each component gets an equal share of what remains of it when
+// its turn comes (or its own [Component.StopTimeout]); its Stop hook runs
+// in a goroutine of the group with a context that expires a little before
+// the end of that share, and if it has not returned by then, it is
+// abandoned: the error names it, with a [*TimeoutError] holding the stack
+// of the goroutine running it, and the components before it are still
+// stopped. The supervised goroutines, as a whole, get one share the same
+// way (see [CancelGoroutinesFirst]). A component whose turn comes after the
+// budget is spent still has its Stop called, with a done context, and 10 ms
+// to return. Cancelling ctx without its deadline passing cancels the hooks'
+// contexts but abandons nothing.
+//
+// Stop is idempotent and safe to call concurrently: the first call stops
+// the group and every call returns the same error once the stop has
+// finished; a call that stops waiting because its own ctx is done returns
+// ctx's error instead. Stop on an idle group marks it stopped and returns
+// nil. When Stop returns, every goroutine of the group has returned except
+// abandoned ones; see [Group.CheckLeaks].
+//
+// Stop waits for the group's goroutines and hooks, so one of them (or an
+// HTTP handler of an [HTTPServer] component) that wants the service to stop
+// must not call Stop and wait for it: it would wait for itself until
+// abandoned. A supervised goroutine returns an error instead; other code
+// calls Stop in a new goroutine.
+func (g *Group) Stop(ctx context.Context) error {
+	g.mu.Lock()
+	g.initLocked()
+	if g.stopClaimed {
+		done := g.stopDone
+		g.mu.Unlock()
+		select {
+		case <-done:
+			return g.stopErr
+		case <-ctx.Done():
+			return fmt.Errorf("lifecycle: Stop: gave up waiting for the stop in progress: %w", context.Cause(ctx))
+		}
+	}
+	g.stopClaimed = true
+	switch g.state {
+	case idle:
+		g.state = stopped
+		close(g.stopDone)
+		g.mu.Unlock()
+		return nil
+	case starting:
+		g.cancelStart(ErrStopped)
+		startDone := g.startDone
+		g.mu.Unlock()
+		<-startDone // soon: Start abandons its hook in progress after a grace
+	default:
+		g.mu.Unlock()
+	}
+	ctx, cancel := g.budget(ctx)
+	defer cancel()
+	return g.shutdown(ctx)
+}
+
+// budget gives ctx the StopTimeout deadline if it has none.
+func (g *Group) budget(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || g.o().stopTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, g.o().stopTimeout)
+}
+
+// A unit is what one share of the stop budget is for: a component, or
+// goroutines stopped together.
+type unit struct {
+	entries []*entry
+	timeout time.Duration // a component's StopTimeout
+}
+
+// minSlice is the least time a stop hook is given, even when the budget is
+// spent: enough for a hook that closes at once when its context is done.
+const minSlice = 10 * time.Millisecond
+
+// shutdown stops the started entries in reverse order within ctx's
+// deadline. It runs once, in the goroutine that claimed the stop.
+func (g *Group) shutdown(ctx context.Context) error {
+	g.ready.Store(false)
+	g.mu.Lock()
+	g.state = stopping
+	units := g.unitsLocked()
+	g.mu.Unlock()
+	deadline, bounded := ctx.Deadline()
+	if bounded {
+		g.log(slog.LevelInfo, "stopping", "budget", time.Until(deadline))
+	} else {
+		g.log(slog.LevelInfo, "stopping")
+	}
+	begin := time.Now()
+	for i, u := range units {
+		var slice time.Duration
+		if bounded {
+			rem := time.Until(deadline)
+			slice = rem / time.Duration(len(units)-i)
+			if u.timeout > 0 {
+				slice = min(u.timeout, rem)
+			}
+			slice = max(slice, minSlice)
+		} else if u.timeout > 0 {
+			slice = u.timeout
+		}
+		if u.entries[0].comp == nil {
+			g.stopGoroutines(u.entries, slice)
+		} else {
+			g.stopComponent(ctx, u.entries[0], slice)
+		}
+	}
+	if g.cancelRun != nil {
+		g.cancelRun(ErrStopped)
+	}
+	g.mu.Lock()
+	g.state = stopped
+	g.stopErr = multierr.Combine(g.errs...)
+	err := g.stopErr
+	close(g.stopDone)
+	g.mu.Unlock()
+	if err != nil {
+		g.log(slog.LevelError, "stopped with errors", "elapsed", time.Since(begin), "err", err)
+	} else {
+		g.log(slog.LevelInfo, "stopped", "elapsed", time.Since(begin))
+	}
+	return err
+}
+
+// unitsLocked lists what to stop, in order. Caller must hold g.mu.
+func (g *Group) unitsLocked() []unit {
+	var units []unit
+	var gors []*entry
+	for i := len(g.entries) - 1; i >= 0; i-- {
+		e := g.entries[i]
+		switch {
+		case e.comp == nil && e.status == up && !e.run.exited():
+			if g.o().goroutinesFirst {
+				gors = append(gors, e)
+			} else {
+				units = append(units, unit{entries: []*entry{e}})
+			}
+		case e.comp != nil && e.status == up:
+			units = append(units, unit{entries: []*entry{e}, timeout: e.comp.StopTimeout})
+		}
+	}
+	if len(gors) > 0 {
+		units = append([]unit{{entries: gors}}, units...)
+	}
+	return units
+}
+
+// stopGoroutines cancels the goroutines of es and waits for them until
+// slice has passed (0: no limit).
+func (g *Group) stopGoroutines(es []*entry, slice time.Duration) {
+	g.mu.Lock()
+	for _, e := range es {
+		e.stopping = true
+		e.status = down
+		e.cancel(ErrStopped)
+	}
+	g.mu.Unlock()
+	var expire <-chan time.Time
+	if slice > 0 {
+		t := time.NewTimer(slice)
+		defer t.Stop()
+		expire = t.C
+	}
+	expired := false
+	for _, e := range es {
+		if !expired {
+			select {
+			case <-e.run.done:
+			case <-expire:
+				expired = true
+			}
+		}
+		if expired {
+			select {
+			case <-e.run.done:
+			default:
+				err := &TimeoutError{Name: e.name, Op: opGoroutine, Timeout: slice, Stack: e.run.stack()}
+				g.record(err)
+				continue
+			}
+		}
+		g.log(slog.LevelInfo, "goroutine stopped", "goroutine", e.name)
+	}
+}
+
+// stopComponent runs e's stop hook, then waits for its serve goroutine,
+// within slice (0: no limit).
+func (g *Group) stopComponent(ctx context.Context, e *entry, slice time.Duration) {
+	g.mu.Lock()
+	e.stopping = true
+	e.status = down
+	serve := e.run
+	g.mu.Unlock()
+	c := e.comp
+	g.log(slog.LevelInfo, "stopping component", "component", c.Name, "timeout", slice)
+	begin := time.Now()
+	var expire <-chan time.Time
+	if slice > 0 {
+		t := time.NewTimer(slice)
+		defer t.Stop()
+		expire = t.C
+	}
+	if c.Stop != nil {
+		hctx := ctx
+		if slice > 0 {
+			var cancel context.CancelFunc
+			hctx, cancel = context.WithDeadline(ctx, begin.Add(slice-graceFor(slice)))
+			defer cancel()
+		}
+		h := g.call(e, opStop, hctx, c.Stop, func(err error) {
+			g.log(slog.LevelWarn, "abandoned stop hook returned", "component", c.Name, "err", err)
+		})
+		select {
+		case err := <-h.result:
+			g.record(err)
+		case <-expire:
+			if !h.abandon() {
+				g.record(<-h.result)
+				break
+			}
+			g.record(&TimeoutError{Name: c.Name, Op: opStop, Timeout: slice, Stack: h.run.stack()})
+			g.log(slog.LevelError, "component abandoned", "component", c.Name, "elapsed", time.Since(begin))
+			return
+		}
+	}
+	if serve != nil {
+		select {
+		case <-serve.done:
+		case <-expire:
+			select {
+			case <-serve.done:
+			default:
+				g.record(&TimeoutError{Name: c.Name, Op: opServe, Timeout: slice, Stack: serve.stack()})
+			}
+		}
+	}
+	g.log(slog.LevelInfo, "component stopped", "component", c.Name, "elapsed", time.Since(begin))
+}
+
+// record keeps err, if not nil, for Stop to return.
+func (g *Group) record(err error) {
+	if err == nil {
+		return
+	}
+	g.mu.Lock()
+	g.errs = append(g.errs, err)
+	g.mu.Unlock()
+	g.log(slog.LevelError, "stop error", "err", err)
+}

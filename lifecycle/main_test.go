@@ -1,0 +1,17 @@
+package lifecycle_test
+
+import (
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		// A child process for the real-signal tests: run only its helper
+		// test, which exits the process itself.
+		os.Exit(m.Run())
+	}
+	goleak.VerifyTestMain(m)
+}
