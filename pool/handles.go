@@ -109,13 +109,13 @@ type Handles[K comparable, V any] struct {
 	pushes uint64 // orders equal deadlines in the queue
 	stats  HandlesStats
 	// kept holds close errors that no handler has seen, for Close.
-	kept      []error
-	keptExtra int // close errors beyond maxKeptCloseErrors
-	janitor   bool
-	janitorWG chan struct{} // closed when the running janitor exits
-	expired   []*handleEntry[K, V]
-	closeDone chan struct{} // closed when the first Close returns
-	drained   chan struct{} // closed when open drops to 0 during Close
+	kept        []error
+	keptExtra   int // close errors beyond maxKeptCloseErrors
+	janitor     bool
+	janitorDone chan struct{} // closed when the running janitor exits
+	expired     []*handleEntry[K, V]
+	closeDone   chan struct{} // closed when the first Close returns
+	drained     chan struct{} // closed when open drops to 0 during Close
 }
 
 // entry states

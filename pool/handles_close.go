@@ -52,7 +52,7 @@ func (h *Handles[K, V]) Close(ctx context.Context) error {
 	}
 	var janitor chan struct{}
 	if h.janitor {
-		janitor = h.janitorWG
+		janitor = h.janitorDone
 		select {
 		case h.wake <- struct{}{}:
 		default:

@@ -9,7 +9,7 @@ import "time"
 func (h *Handles[K, V]) startJanitorLocked() {
 	h.janitor = true
 	done := make(chan struct{})
-	h.janitorWG = done
+	h.janitorDone = done
 	go h.runJanitor(done)
 }
 
