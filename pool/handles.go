@@ -249,6 +249,7 @@ func (h *Handles[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace
 	e := &handleEntry[K, V]{key: key, state: entryOpening, done: make(chan struct{})}
 	e.refs.Store(1)
 	e.node.Value = e
+	e.slots.first.h, e.slots.first.e = h, e
 	h.entries[key] = e
 	var victim *handleEntry[K, V]
 	full := h.cfg.MaxOpen > 0 && h.open.Load() >= int64(h.cfg.MaxOpen)

@@ -113,16 +113,16 @@ func (h *Handles[K, V]) closeHeld(ctx context.Context) []error {
 		switch e.state {
 		case entryOpen:
 			held = append(held, e)
-			for _, s := range e.slots.all {
+			e.slots.each(func(s *holder[K, V]) {
 				if !s.inUse() {
-					continue
+					return
 				}
 				he := &HeldError{Key: e.key, trace: s.trace.String()}
 				if !s.since.IsZero() {
 					he.Held = now.Sub(s.since)
 				}
 				late = append(late, he)
-			}
+			})
 		case entryOpening:
 			opening++
 		}

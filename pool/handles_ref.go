@@ -60,7 +60,9 @@ func (r Ref[K, V]) Close() error {
 		return ErrRefClosed
 	}
 	h, e := s.h, s.e
-	e.slots.put(s)
+	if s != &e.slots.first { // first is free once its generation is even
+		e.slots.put(s)
+	}
 	// The deadline goes first, as whoever sees refs at 0 reads it. It only
 	// moves forward, so that a release racing with a later one cannot pull
 	// it back.
@@ -101,13 +103,25 @@ type holder[K comparable, V any] struct {
 // inUse reports whether a reference holds x.
 func (x *holder[K, V]) inUse() bool { return x.gen.Load()%2 == 1 }
 
-// holderSlots recycles the holders of one entry. Get takes them under
+// holderSlots recycles the holders of one entry. The first is inline and
+// free whenever its generation is even: a handle held by one holder at a
+// time, the common case, needs nothing more. Get takes the others under
 // Handles.mu; Ref.Close gives them back without it, onto returned, a stack
 // with one consumer (Get, under the lock), so it needs no ABA protection.
 type holderSlots[K comparable, V any] struct {
+	first    holder[K, V]
 	returned atomic.Pointer[holder[K, V]]
 	free     []*holder[K, V] // guarded by Handles.mu
-	all      []*holder[K, V] // every holder, for Handles.Close's report; guarded by Handles.mu
+	more     []*holder[K, V] // every other holder, for Handles.Close's report; guarded by Handles.mu
+}
+
+// each calls fn with every holder of the entry. Caller must hold
+// Handles.mu.
+func (s *holderSlots[K, V]) each(fn func(*holder[K, V])) {
+	fn(&s.first)
+	for _, x := range s.more {
+		fn(x)
+	}
 }
 
 func (s *holderSlots[K, V]) put(x *holder[K, V]) {
@@ -124,18 +138,20 @@ func (s *holderSlots[K, V]) put(x *holder[K, V]) {
 // Caller must hold h.mu.
 func (h *Handles[K, V]) refLocked(e *handleEntry[K, V], trace stack.Trace) Ref[K, V] {
 	s := &e.slots
-	if len(s.free) == 0 {
-		for x := s.returned.Swap(nil); x != nil; x = x.next {
-			s.free = append(s.free, x)
+	x := &s.first
+	if x.inUse() {
+		if len(s.free) == 0 {
+			for y := s.returned.Swap(nil); y != nil; y = y.next {
+				s.free = append(s.free, y)
+			}
 		}
-	}
-	var x *holder[K, V]
-	if n := len(s.free); n > 0 {
-		x = s.free[n-1]
-		s.free = s.free[:n-1]
-	} else {
-		x = &holder[K, V]{h: h, e: e}
-		s.all = append(s.all, x)
+		if n := len(s.free); n > 0 {
+			x = s.free[n-1]
+			s.free = s.free[:n-1]
+		} else {
+			x = &holder[K, V]{h: h, e: e}
+			s.more = append(s.more, x)
+		}
 	}
 	if h.cfg.TrackHolders {
 		x.trace, x.since = trace, time.Now()
