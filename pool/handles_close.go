@@ -72,21 +72,7 @@ func (h *Handles[K, V]) Close(ctx context.Context) error {
 		h.drained = drained
 	}
 	h.mu.Unlock()
-	timedOut := false
-	if drained != nil {
-		select {
-		case <-drained:
-		case <-ctx.Done():
-			timedOut = true
-		}
-	}
-	if janitor != nil && !timedOut {
-		select {
-		case <-janitor:
-		case <-ctx.Done():
-			timedOut = true
-		}
-	}
+	timedOut := !waitDone(ctx, drained) || !waitDone(ctx, janitor)
 
 	if timedOut {
 		errs = append(errs, h.closeHeld(ctx)...)
@@ -99,6 +85,25 @@ func (h *Handles[K, V]) Close(ctx context.Context) error {
 	h.kept, h.keptExtra = nil, 0
 	h.mu.Unlock()
 	return multierr.Combine(errs...)
+}
+
+// waitDone waits until done is closed or ctx is done, and reports whether done
+// was closed (a nil done counts as closed). When both are ready, done wins.
+func waitDone(ctx context.Context, done <-chan struct{}) bool {
+	if done == nil {
+		return true
+	}
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
 }
 
 // closeHeld closes the handles still held once Close's ctx is done, and
