@@ -1,0 +1,358 @@
+package pool
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// A BufferPool lends [Buffer] values and takes them back. It keeps them in
+// size classes, powers of two, one sync.Pool per class, so that a Get never
+// receives twice its request rounded up to a power of two, or more. It
+// bounds what it keeps: buffers larger than [MaxBufferSize] are discarded on
+// Close, and so is any buffer that would take the capacity parked in the pool
+// over [MaxRetainedBytes].
+//
+// A zero BufferPool is ready to use with the default limits; [NewBufferPool]
+// makes one with options. All methods are safe for concurrent use. A
+// BufferPool must not be copied after first use. It needs no closing: when
+// it becomes unreachable the garbage collector reclaims it and its buffers.
+type BufferPool struct {
+	ready atomic.Bool // set once the fields below are
+	mu    sync.Mutex  // serializes the lazy setup of a zero BufferPool
+
+	cfg         bufferConfig
+	scrubbing   bool       // cfg.zero || cfg.poison, for the hot path
+	top         int        // the largest size class, classOf(cfg.maxSize)
+	shards      []bufShard // see budget.go
+	shardBudget int64      // the share of cfg.maxRetained each shard may park
+	nextShard   atomic.Uint32
+
+	classes [numClasses]sync.Pool // of *Buffer, parked
+}
+
+// BufferStats is a snapshot of a [BufferPool], returned by
+// [BufferPool.Stats]. Taken while buffers come and go, its fields may each
+// be off by the traffic during the reading.
+type BufferStats struct {
+	// Pool status
+
+	// RetainedBytes is the capacity of the buffers parked in the pool,
+	// waiting for a Get. It never exceeds MaxRetainedBytes. A parked buffer
+	// that the garbage collector freed (see Collected) is subtracted when its
+	// cleanup runs, shortly after the collection, so until then
+	// RetainedBytes is an upper bound.
+	RetainedBytes int64
+
+	// Counters
+
+	// Hits is the total number of Gets served by a parked buffer.
+	Hits uint64
+	// Misses is the total number of Gets that made a new buffer, including
+	// every Get for more than MaxBufferSize.
+	Misses uint64
+	// Drops is the total number of Closes that discarded the buffer instead
+	// of parking it: its capacity was above MaxBufferSize, or the budget had
+	// no room for it.
+	Drops uint64
+	// Collected is the total number of parked buffers the garbage collector
+	// took: sync.Pool lets go of what it holds over two collections.
+	Collected uint64
+}
+
+// Defaults of a zero BufferPool and of NewBufferPool without options.
+const (
+	defaultMaxBufferSize    = 64 << 10
+	defaultMaxRetainedBytes = 8 << 20
+)
+
+// How many shards a pool has; see budget.go.
+const (
+	shardsPerP      = 8
+	maxShards       = 64
+	minShareBuffers = 4 // buffers of MaxBufferSize that a shard's share holds at least
+)
+
+const poisonByte = 0xDE
+
+type bufferConfig struct {
+	maxSize     int
+	maxRetained int64
+	zero        bool
+	poison      bool
+}
+
+// A BufferOption configures a BufferPool made by [NewBufferPool]. Options
+// apply in order; when two set the same thing, the last one wins.
+type BufferOption interface {
+	applyBuffer(*bufferConfig)
+}
+
+type bufferOptionFunc func(*bufferConfig)
+
+func (f bufferOptionFunc) applyBuffer(c *bufferConfig) { f(c) }
+
+// MaxBufferSize sets the capacity, in bytes, of the largest buffer the pool
+// takes back; a larger one is discarded on Close, and a Get for more is
+// served by a new buffer of exactly that size. It also sets the largest size
+// class: n is rounded down to a power of two. n must be between 64 and
+// 1 GiB. The default is 64 KiB.
+func MaxBufferSize(n int) BufferOption {
+	return bufferOptionFunc(func(c *bufferConfig) { c.maxSize = n })
+}
+
+// MaxRetainedBytes sets the budget of the pool: the total capacity, in bytes,
+// of the buffers it keeps parked at any time. A Close that would exceed it
+// discards the buffer. n must be at least the MaxBufferSize. The default is
+// 8 MiB.
+//
+// To keep Get and Close free of contention the budget is split into equal
+// shares: eight per GOMAXPROCS, rounded up to a power of two, at most 64, and
+// fewer if a share would hold less than four buffers of MaxBufferSize. Each
+// buffer counts against one share, and one that does not fit its share is
+// discarded even if another share has room.
+func MaxRetainedBytes(n int64) BufferOption {
+	return bufferOptionFunc(func(c *bufferConfig) { c.maxRetained = n })
+}
+
+// ZeroOnClose makes Close overwrite a buffer's whole capacity with zeros,
+// whether the buffer is kept or discarded, and so does a Write that outgrows
+// the buffer, for the array it leaves: no secret outlives its Buffer in this
+// pool's memory. The cost is proportional to the capacity. Off by default.
+func ZeroOnClose(on bool) BufferOption {
+	return bufferOptionFunc(func(c *bufferConfig) { c.zero = on })
+}
+
+// PoisonOnClose turns on the checks for using a Buffer after Close, for tests
+// and debugging. Close fills the buffer's memory with the byte 0xDE and
+// retires the *Buffer for good: its memory goes back to the pool under a new
+// *Buffer, so any later call on the old one, a second Close included, panics
+// even after the memory went to a new holder. A slice kept from Bytes reads
+// as 0xDE..., and a write through it is detected, with a panic, by the Get
+// that would hand the memory out again. Every Close then allocates a *Buffer.
+//
+// The default is off unless the environment variable RECLAIM_POISON is "1",
+// "on" or "true" (read once, when the first pool is set up). The default
+// applies to [GetBuffer]'s pool too, so a whole test run can be checked
+// without changing code. PoisonOnClose takes precedence over [ZeroOnClose].
+func PoisonOnClose(on bool) BufferOption {
+	return bufferOptionFunc(func(c *bufferConfig) { c.poison = on })
+}
+
+// envPoison reads RECLAIM_POISON once.
+var envPoison = sync.OnceValue(func() bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv("RECLAIM_POISON"))) {
+	case "1", "on", "true":
+		return true
+	}
+	return false
+})
+
+func defaultBufferConfig() bufferConfig {
+	return bufferConfig{
+		maxSize:     defaultMaxBufferSize,
+		maxRetained: defaultMaxRetainedBytes,
+		poison:      envPoison(),
+	}
+}
+
+func (c *bufferConfig) validate() error {
+	if c.maxSize < minClassSize || c.maxSize > 1<<maxClassShift {
+		return fmt.Errorf("pool: MaxBufferSize must be between %d and %d bytes, got %d",
+			minClassSize, 1<<maxClassShift, c.maxSize)
+	}
+	if c.maxRetained < int64(c.maxSize) {
+		return fmt.Errorf("pool: MaxRetainedBytes must be at least MaxBufferSize (%d), got %d",
+			c.maxSize, c.maxRetained)
+	}
+	return nil
+}
+
+// NewBufferPool returns a BufferPool configured by opts. It returns an error
+// naming the option when a limit is out of range.
+func NewBufferPool(opts ...BufferOption) (*BufferPool, error) {
+	cfg := defaultBufferConfig()
+	for _, o := range opts {
+		o.applyBuffer(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	p := new(BufferPool)
+	p.setup(cfg)
+	return p, nil
+}
+
+// setup fixes the pool's configuration. Caller must own p or hold p.mu.
+func (p *BufferPool) setup(cfg bufferConfig) {
+	p.top = classOf(cfg.maxSize)
+	cfg.maxSize = classSize(p.top) // rounded down to a power of two
+	p.cfg = cfg
+	p.scrubbing = cfg.zero || cfg.poison
+	n := 1
+	for n < shardsPerP*runtime.GOMAXPROCS(0) && n < maxShards {
+		n *= 2
+	}
+	for n > 1 && cfg.maxRetained/int64(n) < minShareBuffers*int64(cfg.maxSize) {
+		n /= 2
+	}
+	p.shards = make([]bufShard, n)
+	p.shardBudget = cfg.maxRetained / int64(n)
+	p.ready.Store(true)
+}
+
+func (p *BufferPool) lazySetup() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.ready.Load() {
+		p.setup(defaultBufferConfig())
+	}
+}
+
+// Get returns an empty Buffer with a capacity of at least sizeHint bytes and,
+// if sizeHint is at most the pool's [MaxBufferSize], less than twice
+// sizeHint rounded up to a power of two (and at least 64). A sizeHint of 0
+// asks for a small buffer that grows as it is written. Get allocates only
+// when no parked buffer of the size is at hand. It panics if sizeHint is
+// negative.
+//
+// The caller owns the Buffer until it calls [Buffer.Close].
+func (p *BufferPool) Get(sizeHint int) *Buffer {
+	if sizeHint < 0 {
+		panicNegativeHint(sizeHint)
+	}
+	if !p.ready.Load() {
+		p.lazySetup()
+	}
+	c := classFor(sizeHint)
+	if c > p.top {
+		return p.newBuffer(sizeHint, false)
+	}
+	v := p.classes[c].Get()
+	if v == nil {
+		return p.newBuffer(classSize(c), true)
+	}
+	b := v.(*Buffer)
+	if b.state != bufParked {
+		panic("bug: pool: a Buffer in the pool was not parked")
+	}
+	if p.cfg.poison {
+		checkPoison(b.buf[:cap(b.buf)])
+	}
+	b.state = bufLent
+	b.acct.bytes = 0
+	b.shard.hits[c].Add(1)
+	return b
+}
+
+func panicNegativeHint(n int) {
+	panic(fmt.Sprintf("pool: BufferPool.Get with negative sizeHint %d", n))
+}
+
+// Stats returns a snapshot of the pool's counters.
+func (p *BufferPool) Stats() BufferStats {
+	if !p.ready.Load() {
+		p.lazySetup()
+	}
+	var st BufferStats
+	for i := range p.shards {
+		s := &p.shards[i]
+		for c := range s.hits {
+			st.Hits += s.hits[c].Load()
+		}
+		st.Misses += s.misses.Load()
+		st.Drops += s.drops.Load()
+		st.Collected += s.collected.Load()
+		st.RetainedBytes += s.retained(p.top)
+	}
+	return st
+}
+
+func (p *BufferPool) newBuffer(size int, pooled bool) *Buffer {
+	s := &p.shards[int(p.nextShard.Add(1))%len(p.shards)]
+	s.misses.Add(1)
+	b := &Buffer{buf: make([]byte, 0, size), pool: p, shard: s}
+	if pooled {
+		b.track()
+	}
+	return b
+}
+
+// put parks b for a later Get, or discards it.
+func (p *BufferPool) put(b *Buffer) {
+	n := cap(b.buf)
+	if p.scrubbing {
+		p.scrub(b.buf[:n])
+	}
+	c := classOf(n)
+	if b.acct == nil || c > p.top {
+		p.drop(b)
+		return
+	}
+	if n != classSize(c) {
+		// The shard's accounting counts a hit in class c as classSize(c) bytes.
+		panic("bug: pool: a pooled Buffer's capacity is not a class size")
+	}
+	if !b.shard.park(int64(n), p.shardBudget, p.top) {
+		p.drop(b)
+		return
+	}
+	if p.cfg.poison {
+		b = b.reissue()
+	}
+	b.buf = b.buf[:0]
+	b.state = bufParked
+	b.acct.bytes = int64(n)
+	p.classes[c].Put(b)
+}
+
+func (p *BufferPool) drop(b *Buffer) {
+	b.shard.drops.Add(1)
+	b.state = bufClosed
+	b.buf = nil
+}
+
+// reissue retires b for good and returns a new *Buffer for its memory, so
+// that a holder who kept b cannot reach the memory's next holder.
+func (b *Buffer) reissue() *Buffer {
+	nb := &Buffer{buf: b.buf, pool: b.pool, shard: b.shard}
+	nb.track()
+	b.buf = nil
+	b.state = bufClosed
+	return nb
+}
+
+// scrub overwrites memory a Buffer lets go of, as the options ask.
+func (p *BufferPool) scrub(mem []byte) {
+	switch {
+	case p.cfg.poison:
+		for i := range mem {
+			mem[i] = poisonByte
+		}
+	case p.cfg.zero:
+		clear(mem)
+	}
+}
+
+// checkPoison panics if parked memory was written since it was poisoned.
+func checkPoison(mem []byte) {
+	for i, c := range mem {
+		if c != poisonByte {
+			panic(fmt.Sprintf("pool: Buffer memory written after Close (byte %d of %d); was a slice from Bytes kept?", i, len(mem)))
+		}
+	}
+}
+
+// defaultBuffers is the pool behind GetBuffer.
+var defaultBuffers BufferPool
+
+// GetBuffer returns an empty Buffer from the default pool, with a capacity of
+// at least sizeHint bytes; see [BufferPool.Get]. The default pool has the
+// default limits: buffers up to 64 KiB are kept, 8 MiB at most.
+func GetBuffer(sizeHint int) *Buffer { return defaultBuffers.Get(sizeHint) }
+
+// DefaultBufferPool returns the pool behind [GetBuffer], for its Stats.
+func DefaultBufferPool() *BufferPool { return &defaultBuffers }

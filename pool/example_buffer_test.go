@@ -1,0 +1,87 @@
+package pool_test
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/scope"
+)
+
+// Borrow a buffer from the default pool, sized for what is about to be
+// written, and give it back when done.
+func ExampleGetBuffer() {
+	b := pool.GetBuffer(64)
+	defer b.Close()
+
+	fmt.Fprintf(b, "%s=%d;", "answer", 42)
+	b.WriteString("done")
+	fmt.Println(b.String(), b.Len())
+	// Output: answer=42;done 14
+}
+
+// A Buffer is an io.Closer, so a Scope gives it back with the other
+// resources of the function, whatever path the function leaves by.
+func ExampleBuffer_scope() {
+	render := func(name string) (_ string, err error) {
+		var s scope.Scope
+		defer s.CloseInto(&err)
+
+		b := pool.GetBuffer(256)
+		s.DeferClose(b)
+		if _, err := io.Copy(b, strings.NewReader("hello, ")); err != nil {
+			return "", err
+		}
+		b.WriteString(name)
+		return b.String(), nil
+	}
+	fmt.Println(render("gopher"))
+	// Output: hello, gopher <nil>
+}
+
+// A pool of its own, for a service whose payloads reach 1 MiB, that keeps at
+// most 4 MiB parked and wipes buffers that held secrets.
+func ExampleNewBufferPool() {
+	secrets, err := pool.NewBufferPool(
+		pool.MaxBufferSize(1<<20),
+		pool.MaxRetainedBytes(4<<20),
+		pool.ZeroOnClose(true),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	b := secrets.Get(1000) // capacity 1024: the smallest class that fits
+	b.WriteString("token=s3cr3t")
+	b.Close() // zeroed and parked
+
+	huge := secrets.Get(3 << 20) // above MaxBufferSize: made for this request
+	huge.Close()                 // zeroed and dropped
+
+	st := secrets.Stats()
+	fmt.Println("parked bytes:", st.RetainedBytes, "drops:", st.Drops)
+
+	_, err = pool.NewBufferPool(pool.MaxRetainedBytes(1 << 10))
+	fmt.Println(err)
+	// Output:
+	// parked bytes: 1024 drops: 1
+	// pool: MaxRetainedBytes must be at least MaxBufferSize (65536), got 1024
+}
+
+// With poisoning on, as in tests run with RECLAIM_POISON=1, a Buffer used
+// after Close panics even once its memory has gone to another holder.
+func ExamplePoisonOnClose() {
+	p, _ := pool.NewBufferPool(pool.PoisonOnClose(true))
+	b := p.Get(100)
+	b.Close()
+	next := p.Get(100) // may be b's memory, never b itself
+	defer next.Close()
+
+	defer func() { fmt.Println(recover()) }()
+	b.WriteString("too late")
+	fmt.Fprintln(os.Stderr, "not reached")
+	// Output: pool: Buffer used after Close
+}
