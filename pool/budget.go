@@ -94,11 +94,14 @@ func (s *bufShard) park(n, limit int64, top int) bool {
 // keep the Buffer reachable.
 type parking struct {
 	shard *bufShard
-	// bytes is the buffer's capacity while it is parked, 0 while it is bufLent
+	// bytes is the buffer's capacity while it is parked, 0 while it is lent
 	// out or retired, so that a lent Buffer its holder drops is not
 	// subtracted. Written by the buffer's owner; the runtime orders those
 	// writes before the cleanup.
 	bytes int64
+	// Every Get and Close writes bytes: a cache line of its own keeps
+	// buffers used on different cores from slowing each other down.
+	_ [64 - 16]byte
 }
 
 // track registers the cleanup of a pooled buffer.
