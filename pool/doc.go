@@ -172,4 +172,96 @@
 //
 // The constructor is NewHandles, and its configuration HandlesConfig,
 // because New and Config belong to [Pool].
+//
+// # Pool
+//
+// A [Pool] lends expensive resources (TCP connections, protocol clients,
+// handles with no pool of their own) as a [Lease], and bounds how many
+// exist:
+//
+//	conns, err := pool.New(pool.Config[net.Conn]{
+//		Open:        func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) },
+//		MaxSize:     16,
+//		MinIdle:     2,               // kept warm in the background
+//		MaxIdleTime: time.Minute,     // least recently used first, down to MinIdle
+//		MaxLifetime: 30 * time.Minute, // each drawn in [90%, 100%]: no fleet-wide expiry
+//	})
+//	...
+//	l, err := conns.Acquire(ctx)
+//	if err != nil {
+//		return err
+//	}
+//	s.DeferClose(l)                                        // Release on success
+//	s.OnFailure(func() error { l.Destroy(); return nil }) // Destroy on failure
+//	_, err = l.Value().Write(req)
+//
+// The rules, in short:
+//
+//   - Acquire reuses idle resources most recently used first, and serves
+//     waiters first come, first served. Each waiter waits on a channel of
+//     its own, recycled through a sync.Pool; a release or a construction
+//     hands the resource straight to the oldest waiter. There is no
+//     goroutine per waiter, and a waiter whose context is done leaves the
+//     queue, or hands back a resource given to it meanwhile.
+//   - Open runs in a goroutine of its own, at most MaxConstructing at once,
+//     with the values of the Acquire that asked for it but not its
+//     cancellation: a construction outlives a caller that gave up and lands
+//     in the pool for the next one, bounded by OpenTimeout and Close.
+//   - A Lease is a value holding a pointer to its resource's slot and a
+//     generation number. Release, Destroy and Close advance the slot's
+//     generation by compare-and-swap, so exactly one of them wins, and
+//     every later use of any copy of the lease sees a stale number: Value,
+//     Release and Destroy panic, Close returns [ErrLeaseDone] (nil after
+//     Destroy, so that the scope idiom above works). Slots live as long as
+//     their resource, so Acquire and Release allocate nothing.
+//   - After Open fails, the pool backs off: the delays come from
+//     [github.com/reclaim-go/reclaim/retry.Backoff], shaped by
+//     Config.OpenBackoff (jittered, doubling, capped). Meanwhile no Open
+//     starts, and waiters fail fast with the last Open error instead of
+//     waiting for a construction that will not come. The exception is a
+//     waiter that a release will serve: while the leases out (and Opens in
+//     flight) are at least as many as the waiters, or the pool is full,
+//     they keep waiting, so one failed dial does not fail the callers that
+//     healthy connections would serve a moment later.
+//   - Acquire errors: [*AcquireError] when ctx is done (errors.Is sees
+//     ctx.Err() and its cause; it carries a [Stats] snapshot), [ErrBusy]
+//     beyond MaxWaiters, [ErrClosed] after Close, and the Open error as
+//     above.
+//   - [Pool.Close] stops Acquire, fails waiters with ErrClosed, destroys
+//     the idle resources, waits for the leases until its context is done,
+//     then destroys those under their holders and returns a [*LeaseError]
+//     for each, naming where it was acquired when LeakThreshold is set.
+//
+// One background goroutine at most, the janitor, runs while something is
+// due at a known time: idle or lifetime expiry, restoring MinIdle after a
+// backoff, lease deadlines. It sleeps on one timer until the earliest, and
+// scans the pool's resources (at most MaxSize) when it wakes, which keeps
+// Acquire and Release free of heap upkeep. A pool without such deadlines
+// never starts it, and Close waits for it, so pools pass goleak and work
+// inside testing/synctest bubbles (create the pool in the bubble).
+//
+// Leak detection is opt-in, because it costs a stack capture and a few
+// allocations per Acquire: with LeakThreshold set, a lease held longer is
+// logged with the stack of its Acquire, once, and again when it comes
+// back; and each lease gets a small tracker object, the only thing its
+// copies share, watched with runtime.AddCleanup. A lease dropped without
+// Release makes its tracker unreachable: the cleanup logs it and marks its
+// resource for destruction. Pooling trackers would defeat the detection,
+// and a tracker per lease would defeat the zero-allocation Acquire, hence
+// the opt-in. The cleanup runs outside any synctest bubble, where touching
+// the pool's channels is fatal, so it only records the drop; the next
+// Acquire or release, or the janitor (which runs while tracked leases are
+// out), destroys the resource and serves the waiters.
+//
+// [Pool.Stats] returns counts (total, idle, in use, waiting, being
+// opened), counters (acquires, waits, wait time, timeouts, destructions by
+// reason) and two [Histogram] distributions, of wait and hold times, over
+// fixed buckets whose bounds double from 1µs, so that snapshots subtract.
+//
+// In the PoolUncontended and PoolContended benchmarks (internal/bench),
+// Acquire and Release allocate nothing and cost less than
+// jackc/puddle's and database/sql's, and about twice a buffered channel of
+// connections, which keeps no count and honours no context. On the
+// machines measured, the biggest share of the difference is reading the
+// monotonic clock twice, for the hold and wait times.
 package pool

@@ -1,0 +1,651 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reclaim-go/reclaim/internal/stack"
+	"github.com/reclaim-go/reclaim/retry"
+)
+
+// ErrBusy is returned by [Pool.Acquire] when it would have to wait while
+// [Config].MaxWaiters callers are already waiting.
+var ErrBusy = errors.New("pool: too many waiters")
+
+// Pool is a bounded pool of expensive resources: connections, protocol
+// clients, other handles that have no pool of their own. [Pool.Acquire]
+// lends a resource as a [Lease], which is given back with [Lease.Release]
+// (to be reused) or [Lease.Destroy] (when it is broken).
+//
+// Idle resources are reused most recently used first, so that a pool
+// larger than its load lets its least used resources reach MaxIdleTime.
+// Callers that find nothing idle wait in a first-come, first-served queue,
+// each on a channel of its own (no goroutine per waiter), and are served
+// directly by the next release or construction. Constructions run in
+// goroutines of their own, at most [Config].MaxConstructing at once, and
+// back off after failures.
+//
+// At most one background goroutine runs, and only while there is work for
+// it: resources to expire (MaxIdleTime, MaxLifetime), MinIdle to restore
+// after a backoff, or tracked leases to watch (LeakThreshold). It is gone
+// when [Pool.Close] returns, so a Pool is clean under goleak and inside
+// testing/synctest bubbles.
+//
+// A Pool is created by [New] and is safe for concurrent use. It must not
+// be copied. Every lease must be given back; [Pool.Close] says which were
+// not.
+type Pool[T any] struct {
+	// read-only after New
+	cfg             Config[T]
+	epoch           time.Time // the pool's times are durations since epoch: see now
+	maxConstructing int
+	openTimeout     time.Duration
+	track           bool               // LeakThreshold > 0
+	closeCtx        context.Context    // done when Close is called
+	cancelOpens     context.CancelFunc // cancels closeCtx
+	wake            chan struct{}      // buffered: asks the janitor to look again now
+	waiterPool      sync.Pool          // of *poolWaiter[T]
+
+	mu sync.Mutex // protects the following fields
+	// idle holds the idle resources, least recently used first: Acquire
+	// takes from the end, and the front is where MaxIdleTime strikes
+	// first.
+	idle []*poolSlot[T]
+	// all holds every resource counted in total, for the janitor's scans
+	// and Close's report; poolSlot.index is the position.
+	all          []*poolSlot[T]
+	waiters      waitQueue[T]
+	total        int // resources open: idle, leased, dropped or being destroyed
+	leased       int // resources lent out (health checks included), dropped ones excluded
+	constructing int // Open calls running
+	dropped      []*poolSlot[T]
+	// backoff paces Open after failures: no Open starts before
+	// backoffUntil, and openErr is what waiters get meanwhile.
+	backoff      retry.Backoff
+	backoffUntil time.Duration
+	openErr      error
+	janitor      bool          // the background goroutine is running
+	janitorNext  time.Duration // when it wakes up next
+	janitorDone  chan struct{} // closed when it exits
+	closed       bool
+	closeDone    chan struct{} // closed when the first Close returns
+	drained      chan struct{} // closed when Close has nothing left to wait for
+	stats        Stats         // counters only; gauges are filled by Stats
+	kept         []error       // Close errors nobody has seen, for Close
+	keptExtra    int           // Close errors beyond maxKeptPoolErrors
+}
+
+// poolSlot holds one resource. A slot lives as long as its resource; the
+// generation tells the lease it is lent under from every earlier one.
+type poolSlot[T any] struct {
+	p     *Pool[T]
+	value T // set before the slot is published, then read-only
+	// gen is bumped when a lease ends. A Lease remembers gen from when it
+	// started: a lease whose number no longer matches has ended, and no
+	// copy of it can reach the resource again.
+	gen atomic.Uint64
+	// destroyedBy is the generation of the lease that destroyed the
+	// resource, plus one (zero: none), for Lease.Close after Destroy.
+	destroyedBy atomic.Uint64
+
+	// guarded by p.mu
+	state     slotState
+	reason    destroyReason // why it is being destroyed
+	index     int           // in p.all
+	expires   time.Duration // end of its lifetime; zero without MaxLifetime
+	idleSince time.Duration // when it last became idle
+	acquired  time.Duration // when its current lease started
+	trace     stack.Trace   // where its current lease was acquired, when tracking
+	reported  bool          // its current lease was reported as held too long
+}
+
+type slotState uint8
+
+const (
+	slotIdle       slotState = iota
+	slotLeased               // lent out, or being health-checked
+	slotDropped              // its lease was collected without Release
+	slotDestroying           // out of use; Close is running or about to run
+)
+
+// destroyReason says why a resource is destroyed, for the counters.
+type destroyReason uint8
+
+const (
+	destroyIdle destroyReason = iota
+	destroyLifetime
+	destroyHealthCheck
+	destroyExplicit
+	destroyClose
+	destroyDropped
+)
+
+// New returns a pool configured by cfg, or an error naming the first
+// invalid field of cfg. The pool opens nothing until the first Acquire,
+// except the MinIdle resources it starts opening in the background at once.
+func New[T any](cfg Config[T]) (*Pool[T], error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	b, _ := cfg.OpenBackoff.Backoff() // checked above
+	p := &Pool[T]{
+		cfg:             cfg,
+		maxConstructing: cfg.MaxConstructing,
+		openTimeout:     cfg.OpenTimeout,
+		track:           cfg.LeakThreshold > 0,
+		wake:            make(chan struct{}, 1),
+		backoff:         b,
+		epoch:           time.Now(),
+	}
+	if p.maxConstructing == 0 {
+		p.maxConstructing = min(cfg.MaxSize, defaultMaxConstructing)
+	}
+	if p.openTimeout == 0 {
+		p.openTimeout = defaultOpenTimeout
+	}
+	p.closeCtx, p.cancelOpens = context.WithCancel(context.Background())
+	p.waiterPool.New = func() any { return &poolWaiter[T]{ch: make(chan waitResult[T], 1)} }
+	p.mu.Lock()
+	p.fillLocked(context.Background(), p.now())
+	p.mu.Unlock()
+	return p, nil
+}
+
+// Acquire lends a resource: an idle one if there is one (the most recently
+// used), or else the first one released or constructed after every
+// earlier waiter is served. While it waits, Acquire starts constructions
+// as needed within MaxSize and MaxConstructing. A construction outlives an
+// Acquire that gives up: the resource lands in the pool for the next
+// caller.
+//
+// Acquire returns:
+//   - an [*AcquireError] wrapping ctx.Err() (and its cause) if ctx is done
+//     before a resource is lent, including when it is done on entry; it
+//     carries a snapshot of the pool's [Stats];
+//   - [ErrBusy] if it would wait while MaxWaiters callers already are;
+//   - [ErrClosed] once [Pool.Close] has been called;
+//   - an error wrapping the last error from Open when Open fails while the
+//     caller waits, or, while the pool backs off after failures, at once
+//     instead of waiting for a construction the backoff forbids. A caller
+//     waits through a backoff only when the resources lent out and being
+//     constructed are at least as many as the callers waiting, or the pool
+//     is full: those will be served by releases.
+//
+// The lease must be given back exactly once, with [Lease.Release],
+// [Lease.Destroy] or [Lease.Close]. Acquire allocates nothing when a
+// resource is idle or released to it, unless LeakThreshold is set.
+func (p *Pool[T]) Acquire(ctx context.Context) (Lease[T], error) {
+	if ctx.Err() != nil {
+		return Lease[T]{}, p.acquireError(ctx, 0)
+	}
+	var trace stack.Trace
+	if p.track {
+		trace = stack.Capture(1)
+	}
+	start := p.now()
+	p.mu.Lock()
+	// The fast path: an idle resource that needs no check. The rest,
+	// rarer, is out of line in acquireLocked.
+	if n := len(p.idle); n > 0 && !p.closed && p.dropped == nil && p.cfg.HealthCheck == nil {
+		if s := p.idle[n-1]; s.expires == 0 || start < s.expires {
+			p.idle[n-1] = nil
+			p.idle = p.idle[:n-1]
+			p.lendLocked(s, start, trace)
+			p.stats.Acquires++
+			p.stats.WaitDurations.Counts[0]++ // no wait: Sum is unchanged
+			if n <= p.cfg.MinIdle {
+				p.fillLocked(context.Background(), start)
+			}
+			p.mu.Unlock()
+			return p.lease(s), nil
+		}
+	}
+	return p.acquireLocked(ctx, start, trace)
+}
+
+// acquireLocked is Acquire's general case, entered with p.mu held: it
+// destroys what it finds expired or broken on the way, health-checks, and
+// waits.
+func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace stack.Trace) (Lease[T], error) {
+	now := start
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return Lease[T]{}, ErrClosed
+		}
+		if len(p.dropped) > 0 {
+			doomed := p.takeDroppedLocked()
+			p.mu.Unlock()
+			p.destroyAll(doomed)
+			now = p.now()
+			p.mu.Lock()
+			continue
+		}
+		n := len(p.idle)
+		if n == 0 {
+			break
+		}
+		s := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		if s.expires != 0 && now >= s.expires {
+			p.retireLocked(s, destroyLifetime)
+			p.mu.Unlock()
+			p.destroy(s)
+			now = p.now()
+			p.mu.Lock()
+			continue
+		}
+		p.lendLocked(s, now, trace)
+		if p.cfg.HealthCheck != nil && now-s.idleSince >= p.cfg.HealthCheckAfter {
+			p.mu.Unlock()
+			err := p.cfg.HealthCheck(ctx, s.value)
+			p.mu.Lock()
+			if s.state != slotLeased { // Close gave up waiting and destroyed it
+				p.mu.Unlock()
+				return Lease[T]{}, ErrClosed
+			}
+			if err != nil {
+				p.leased--
+				p.retireLocked(s, destroyHealthCheck)
+				p.mu.Unlock()
+				p.destroy(s)
+				if ctx.Err() != nil {
+					return Lease[T]{}, p.acquireError(ctx, p.now()-start)
+				}
+				now = p.now()
+				p.mu.Lock()
+				continue
+			}
+		}
+		p.countAcquireLocked(now-start, false)
+		if len(p.idle) < p.cfg.MinIdle {
+			p.fillLocked(context.Background(), now)
+		}
+		p.mu.Unlock()
+		return p.lease(s), nil
+	}
+
+	// Nothing idle: queue up, and make sure something is coming.
+	if p.cfg.MaxWaiters > 0 && p.waiters.n >= p.cfg.MaxWaiters {
+		p.stats.Busy++
+		p.mu.Unlock()
+		return Lease[T]{}, ErrBusy
+	}
+	w := p.waiterPool.Get().(*poolWaiter[T])
+	w.start, w.trace = start, trace
+	p.waiters.pushBack(w)
+	p.fillLocked(ctx, now)
+	p.mu.Unlock()
+	return p.wait(ctx, w)
+}
+
+// wait blocks until w is served or ctx is done.
+func (p *Pool[T]) wait(ctx context.Context, w *poolWaiter[T]) (Lease[T], error) {
+	var r waitResult[T]
+	if done := ctx.Done(); done == nil {
+		r = <-w.ch // a plain receive costs less than a select
+	} else {
+		select {
+		case r = <-w.ch:
+		case <-done:
+			return p.giveUp(ctx, w)
+		}
+	}
+	p.putWaiter(w)
+	if r.err != nil {
+		return Lease[T]{}, r.err
+	}
+	return p.lease(r.s), nil
+}
+
+// giveUp ends the wait of w, whose ctx is done.
+func (p *Pool[T]) giveUp(ctx context.Context, w *poolWaiter[T]) (Lease[T], error) {
+	p.mu.Lock()
+	if w.queued {
+		err := p.acquireErrorLocked(ctx, p.now()-w.start) // the snapshot counts w
+		p.waiters.remove(w)
+		p.mu.Unlock()
+		p.putWaiter(w)
+		return Lease[T]{}, err
+	}
+	p.mu.Unlock()
+	// Served between ctx being done and the lock: the delivery is in the
+	// channel. An error is as good an answer as ctx's; a resource goes
+	// back as if never lent, to the next waiter or the idle list.
+	r := <-w.ch
+	waited := w.waited
+	p.putWaiter(w)
+	if r.err != nil {
+		return Lease[T]{}, r.err
+	}
+	p.giveBack(r.s, false, waited)
+	return Lease[T]{}, p.acquireError(ctx, p.now()-w.start)
+}
+
+func (p *Pool[T]) putWaiter(w *poolWaiter[T]) {
+	w.trace, w.waited = stack.Trace{}, 0
+	p.waiterPool.Put(w)
+}
+
+// lease makes the Lease for s, just lent by the caller.
+func (p *Pool[T]) lease(s *poolSlot[T]) Lease[T] {
+	l := Lease[T]{s: s, gen: s.gen.Load()}
+	if p.track {
+		l.t = track(s, l.gen)
+	}
+	return l
+}
+
+// lendLocked marks s, just taken from the idle list or made, as lent from
+// now. Caller must hold p.mu.
+func (p *Pool[T]) lendLocked(s *poolSlot[T], now time.Duration, trace stack.Trace) {
+	s.state = slotLeased
+	s.acquired = now
+	p.leased++
+	if p.track {
+		s.trace = trace
+		s.reported = false
+		p.wantJanitorLocked(now + p.cfg.LeakThreshold)
+	}
+}
+
+// countAcquireLocked counts a lease that started after waiting for waited.
+// Caller must hold p.mu.
+func (p *Pool[T]) countAcquireLocked(waited time.Duration, queued bool) {
+	p.stats.Acquires++
+	if queued {
+		p.stats.Waits++
+		p.stats.WaitTime += waited
+	}
+	p.stats.WaitDurations.add(waited)
+}
+
+// handLocked lends s to w, the waiter just taken out of the queue, and
+// wakes it. Caller must hold p.mu.
+func (p *Pool[T]) handLocked(s *poolSlot[T], w *poolWaiter[T], now time.Duration) {
+	p.lendLocked(s, now, w.trace)
+	w.waited = now - w.start
+	p.countAcquireLocked(w.waited, true)
+	w.ch <- waitResult[T]{s: s} // never blocks: one delivery per wait
+}
+
+// putLocked lends s, which is ready for use, to the first waiter, or else
+// makes it idle. Caller must hold p.mu.
+func (p *Pool[T]) putLocked(s *poolSlot[T], now time.Duration) {
+	if w := p.waiters.popFront(); w != nil {
+		p.handLocked(s, w, now)
+		return
+	}
+	s.state = slotIdle
+	s.idleSince = now
+	p.idle = append(p.idle, s)
+	if p.cfg.MaxIdleTime > 0 || s.expires != 0 {
+		p.scheduleIdleLocked(s)
+	}
+}
+
+// giveBack takes back s, whose lease has ended (destroy says how), and
+// lends it to the next waiter, keeps it idle or destroys it. unused is
+// [leaseEnded] for a lease that ended, and otherwise the wait of a waiter
+// that was handed s after giving up: its acquisition is taken back.
+func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
+	now := p.now()
+	p.mu.Lock()
+	if s.state != slotLeased { // destroyed under its holder by Close
+		p.mu.Unlock()
+		return
+	}
+	p.leased--
+	held := now - s.acquired
+	if unused < 0 {
+		p.stats.HoldDurations.add(held)
+	} else { // it never reached its caller: take back what handLocked counted
+		p.stats.Acquires--
+		p.stats.Waits--
+		p.stats.WaitTime -= unused
+		p.stats.WaitDurations.remove(unused)
+	}
+	var late *leaseReport
+	if p.track {
+		if s.reported {
+			late = &leaseReport{held: held, trace: s.trace}
+		}
+		s.trace, s.reported = stack.Trace{}, false
+	}
+	var doomed []*poolSlot[T]
+	if len(p.dropped) > 0 {
+		doomed = p.takeDroppedLocked()
+	}
+	var reason destroyReason
+	switch {
+	case destroy:
+		reason = destroyExplicit
+	case p.closed:
+		reason = destroyClose
+	case s.expires != 0 && now >= s.expires:
+		reason = destroyLifetime
+	default:
+		p.putLocked(s, now)
+		p.mu.Unlock()
+		if late != nil || doomed != nil {
+			p.afterGiveBack(late, doomed)
+		}
+		return
+	}
+	p.retireLocked(s, reason)
+	p.mu.Unlock()
+	p.afterGiveBack(late, doomed)
+	p.destroy(s)
+}
+
+// leaseEnded is giveBack's unused for a lease that ended.
+const leaseEnded time.Duration = -1
+
+func (p *Pool[T]) afterGiveBack(late *leaseReport, doomed []*poolSlot[T]) {
+	if late != nil {
+		p.leakLogger().Warn("pool: lease given back after being held longer than LeakThreshold",
+			"held", late.held, "acquired_at", late.trace.String())
+	}
+	p.destroyAll(doomed)
+}
+
+// fillLocked makes sure that what the waiters and MinIdle need is coming:
+// it starts constructions within the limits, and while the pool backs off
+// it fails the waiters that nothing in flight would serve, newest first.
+// ctx carries the values for Open. Caller must hold p.mu.
+func (p *Pool[T]) fillLocked(ctx context.Context, now time.Duration) {
+	if p.closed {
+		return
+	}
+	need := p.needLocked()
+	if need <= p.constructing {
+		return
+	}
+	if now < p.backoffUntil {
+		p.failUncoveredLocked(p.openErr)
+		if p.needLocked() > p.constructing {
+			p.wantJanitorLocked(p.backoffUntil)
+		}
+		return
+	}
+	for p.constructing < need && p.total+p.constructing < p.cfg.MaxSize && p.constructing < p.maxConstructing {
+		p.constructing++
+		go p.construct(ctx)
+	}
+}
+
+// needLocked returns the number of resources the pool wants on their way:
+// one per waiter, plus what MinIdle lacks. Caller must hold p.mu.
+func (p *Pool[T]) needLocked() int {
+	return p.waiters.n + max(0, p.cfg.MinIdle-len(p.idle))
+}
+
+// failUncoveredLocked fails with err the waiters, newest first, that no
+// construction or lease in flight would serve, unless the pool is full
+// and they wait for releases as they would without failures. Caller must
+// hold p.mu.
+func (p *Pool[T]) failUncoveredLocked(err error) {
+	for p.waiters.n > p.constructing+p.leased && p.total+p.constructing < p.cfg.MaxSize {
+		w := p.waiters.popBack()
+		p.stats.FailFast++
+		w.ch <- waitResult[T]{err: err}
+	}
+}
+
+// retireLocked marks s, taken out of the idle list or from its holder, for
+// destruction. Caller must hold p.mu, then call p.destroy(s) without it.
+func (p *Pool[T]) retireLocked(s *poolSlot[T], reason destroyReason) {
+	s.state = slotDestroying
+	s.reason = reason
+}
+
+// destroy closes the resource of s, which the caller retired, and frees
+// its place. It returns the error from Close, wrapped.
+func (p *Pool[T]) destroy(s *poolSlot[T]) (err error) {
+	defer func() {
+		// Deferred so that a panicking Close still frees the place, and
+		// Close does not wait for it forever.
+		p.mu.Lock()
+		p.total--
+		last := p.all[len(p.all)-1]
+		p.all[s.index], last.index = last, s.index
+		p.all[len(p.all)-1] = nil
+		p.all = p.all[:len(p.all)-1]
+		p.stats.countDestroy(s.reason)
+		if err != nil {
+			p.stats.CloseErrors++
+			if p.cfg.Logger == nil && s.reason != destroyClose {
+				if len(p.kept) < maxKeptPoolErrors {
+					p.kept = append(p.kept, err)
+				} else {
+					p.keptExtra++
+				}
+			}
+		}
+		p.fillLocked(context.Background(), p.now())
+		p.checkDrainedLocked()
+		p.mu.Unlock()
+	}()
+	if err = p.closeValue(s.value); err != nil {
+		err = fmt.Errorf("pool: closing a resource: %w", err)
+		if p.cfg.Logger != nil {
+			p.cfg.Logger.Error("pool: closing a resource failed", "error", err)
+		}
+	}
+	return err
+}
+
+func (p *Pool[T]) destroyAll(doomed []*poolSlot[T]) {
+	for _, s := range doomed {
+		p.destroy(s)
+	}
+}
+
+func (p *Pool[T]) closeValue(v T) error {
+	if p.cfg.Close != nil {
+		return p.cfg.Close(v)
+	}
+	if c, ok := any(v).(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// addLocked counts s, just made, as open. Caller must hold p.mu.
+func (p *Pool[T]) addLocked(s *poolSlot[T], now time.Duration) {
+	if d := p.cfg.MaxLifetime; d > 0 {
+		// Up to 10% shorter, so that resources made together do not all
+		// expire together.
+		if j := d / 10; j > 0 {
+			d -= rand.N(j)
+		}
+		s.expires = now + d
+	}
+	s.index = len(p.all)
+	p.all = append(p.all, s)
+	p.total++
+}
+
+// now returns the time elapsed since p.epoch. The pool keeps its times in
+// that form: time.Since reads only the monotonic clock, where time.Now
+// reads the wall clock too, which costs as much again on the Acquire and
+// Release paths (puddle's nanotime does the same for the same reason).
+// Inside a testing/synctest bubble both follow the bubble's fake clock.
+func (p *Pool[T]) now() time.Duration { return time.Since(p.epoch) }
+
+// Stats returns a snapshot of the pool's state and counters.
+func (p *Pool[T]) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.statsLocked()
+}
+
+func (p *Pool[T]) statsLocked() Stats {
+	s := p.stats
+	s.MaxSize = p.cfg.MaxSize
+	s.Total = p.total
+	s.Idle = len(p.idle)
+	s.InUse = p.leased
+	s.Constructing = p.constructing
+	s.Waiters = p.waiters.n
+	return s
+}
+
+// acquireError counts an Acquire that gave up after waited because ctx is
+// done, and returns its error.
+func (p *Pool[T]) acquireError(ctx context.Context, waited time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.acquireErrorLocked(ctx, waited)
+}
+
+func (p *Pool[T]) acquireErrorLocked(ctx context.Context, waited time.Duration) error {
+	p.stats.Canceled++
+	return &AcquireError{Waited: waited, Stats: p.statsLocked(), err: ctx.Err(), cause: context.Cause(ctx)}
+}
+
+// leakLogger returns where lease reports go.
+func (p *Pool[T]) leakLogger() *slog.Logger {
+	if p.cfg.Logger != nil {
+		return p.cfg.Logger
+	}
+	return slog.Default()
+}
+
+// AcquireError is returned by [Pool.Acquire] when its context is done
+// before a resource is lent. errors.Is sees ctx.Err() through it
+// (context.DeadlineExceeded for a timeout) and the context's cause, if it
+// has one of its own. It is always returned as a pointer.
+type AcquireError struct {
+	// Waited is how long Acquire waited before giving up.
+	Waited time.Duration
+	// Stats is a snapshot of the pool when Acquire gave up: what the
+	// resources were doing and how many callers were waiting.
+	Stats Stats
+
+	err   error // ctx.Err()
+	cause error // context.Cause(ctx)
+}
+
+// Error describes the pool's state when Acquire gave up.
+func (e *AcquireError) Error() string {
+	s := &e.Stats
+	return fmt.Sprintf("pool: Acquire gave up after %v (%d/%d in use, %d idle, %d constructing, %d waiting): %v",
+		e.Waited, s.InUse, s.MaxSize, s.Idle, s.Constructing, s.Waiters, e.cause)
+}
+
+// Unwrap returns ctx.Err() and, when it differs, the context's cause.
+func (e *AcquireError) Unwrap() []error {
+	if e.cause == nil || e.cause == e.err {
+		return []error{e.err}
+	}
+	return []error{e.err, e.cause}
+}

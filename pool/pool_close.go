@@ -1,0 +1,188 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/multierr"
+)
+
+// maxKeptPoolErrors bounds the Close errors a Pool keeps for Pool.Close
+// when no Logger is set, so that a resource type whose Close always fails
+// cannot grow memory without bound in a long-running process.
+const maxKeptPoolErrors = 16
+
+// Close shuts the pool down. In order, it:
+//
+//  1. makes every later Acquire return [ErrClosed], and fails the waiting
+//     ones with ErrClosed;
+//  2. cancels the context of the Open calls running (a resource they still
+//     return is destroyed) and stops the background goroutine;
+//  3. destroys the idle resources;
+//  4. waits until every lease is given back (each resource is destroyed
+//     as it comes back), the Open calls have returned and the background
+//     goroutine has exited, or until ctx is done;
+//  5. if ctx is done first, destroys the resources still lent, under their
+//     holders, and reports each lease as a [*LeaseError].
+//
+// Close returns nil when everything was destroyed cleanly. Otherwise it
+// returns, combined with multierr: an error wrapping ctx.Err() when it
+// stopped waiting, one [*LeaseError] per lease still out, every error from
+// the destructions it made, and the Close errors of background
+// destructions that no Logger has seen. Giving a lease back after Close
+// returned is harmless: its resource is already destroyed. An Open or a
+// Close call still running when ctx is done is not waited for; a resource
+// Open returns later is destroyed at once.
+//
+// A second call waits until the first has returned, or until its own ctx
+// is done, and returns nil (or ctx.Err()).
+func (p *Pool[T]) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		done := p.closeDone
+		p.mu.Unlock()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			select {
+			case <-done: // both were ready
+				return nil
+			default:
+				return ctx.Err()
+			}
+		}
+	}
+	p.closed = true
+	p.closeDone = make(chan struct{})
+	defer close(p.closeDone)
+	for w := p.waiters.popFront(); w != nil; w = p.waiters.popFront() {
+		w.ch <- waitResult[T]{err: ErrClosed}
+	}
+	p.cancelOpens()
+	if p.janitor {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	doomed := p.idle
+	p.idle = nil
+	for _, s := range doomed {
+		p.retireLocked(s, destroyClose)
+	}
+	doomed = append(doomed, p.takeDroppedLocked()...)
+	p.mu.Unlock()
+
+	var errs []error
+	for _, s := range doomed {
+		errs = append(errs, p.destroy(s))
+	}
+
+	p.mu.Lock()
+	var drained chan struct{}
+	if !p.drainedLocked() {
+		drained = make(chan struct{})
+		p.drained = drained
+	}
+	p.mu.Unlock()
+	if drained != nil {
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			select {
+			case <-drained: // both were ready
+			default:
+				errs = append(errs, p.closeLate(ctx)...)
+			}
+		}
+	}
+
+	p.mu.Lock()
+	errs = append(errs, p.kept...)
+	if p.keptExtra > 0 {
+		errs = append(errs, fmt.Errorf("pool: %d more errors closing resources (not kept)", p.keptExtra))
+	}
+	p.kept, p.keptExtra = nil, 0
+	p.mu.Unlock()
+	return multierr.Combine(errs...)
+}
+
+// drainedLocked reports whether Close has nothing left to wait for.
+// Caller must hold p.mu.
+func (p *Pool[T]) drainedLocked() bool {
+	return p.total == 0 && p.constructing == 0 && !p.janitor
+}
+
+// checkDrainedLocked wakes Close if it waits and has nothing left to wait
+// for. Caller must hold p.mu.
+func (p *Pool[T]) checkDrainedLocked() {
+	if p.drained != nil && p.drainedLocked() {
+		close(p.drained)
+		p.drained = nil
+	}
+}
+
+// closeLate destroys the resources still lent once Close's ctx is done,
+// and returns the errors that say so.
+func (p *Pool[T]) closeLate(ctx context.Context) []error {
+	now := p.now()
+	p.mu.Lock()
+	p.drained = nil
+	var doomed []*poolSlot[T]
+	var late []error
+	for _, s := range p.all {
+		if s.state != slotLeased {
+			continue
+		}
+		p.leased--
+		p.retireLocked(s, destroyClose)
+		doomed = append(doomed, s)
+		late = append(late, &LeaseError{Held: now - s.acquired, trace: s.trace.String()})
+	}
+	doomed = append(doomed, p.takeDroppedLocked()...)
+	opening := p.constructing
+	p.mu.Unlock()
+
+	msg := fmt.Sprintf("%d leases still out", len(late))
+	if opening > 0 {
+		msg += fmt.Sprintf(", %d Open calls still running", opening)
+	}
+	errs := []error{fmt.Errorf("pool: Close gave up waiting (%s): %w", msg, ctx.Err())}
+	errs = append(errs, late...)
+	for _, s := range doomed {
+		errs = append(errs, p.destroy(s))
+	}
+	return errs
+}
+
+// LeaseError reports a lease that was still out when [Pool.Close] stopped
+// waiting; its resource was destroyed under its holder. Close returns one
+// per late lease, combined with its other errors: multierr.Errors lists
+// them, and errors.As finds the first. It is always returned as a pointer.
+type LeaseError struct {
+	// Held is how long the lease had been held.
+	Held time.Duration
+
+	trace string // where Acquire was called, "" unless LeakThreshold is set
+}
+
+// Stack returns the call stack of the Acquire that took the lease, one
+// "function\n\tfile:line" pair per frame, or "" when [Config].LeakThreshold
+// is not set.
+func (e *LeaseError) Stack() string { return e.trace }
+
+// Error describes the late lease and where it was acquired.
+func (e *LeaseError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "pool: lease still out after %v", e.Held)
+	if e.trace == "" {
+		b.WriteString(" (acquire stack not recorded: set Config.LeakThreshold)")
+	} else {
+		b.WriteString(", acquired at:\n")
+		b.WriteString(strings.TrimSuffix(e.trace, "\n"))
+	}
+	return b.String()
+}
