@@ -38,9 +38,9 @@ var ErrBusy = errors.New("pool: too many waiters")
 // when [Pool.Close] returns, so a Pool is clean under goleak and inside
 // testing/synctest bubbles.
 //
-// A Pool is created by [New] and is safe for concurrent use. It must not
-// be copied. Every lease must be given back; [Pool.Close] says which were
-// not.
+// A Pool is created by [New]; the zero Pool is not usable. A Pool is safe
+// for concurrent use and must not be copied. Every lease must be given
+// back; [Pool.Close] says which were not.
 type Pool[T any] struct {
 	// read-only after New
 	cfg             Config[T]
