@@ -171,12 +171,12 @@ func New[T any](cfg Config[T]) (*Pool[T], error) {
 //     carries a snapshot of the pool's [Stats];
 //   - [ErrBusy] if it would wait while MaxWaiters callers already are;
 //   - [ErrClosed] once [Pool.Close] has been called;
-//   - an error wrapping the last error from Open when Open fails while the
-//     caller waits, or, while the pool backs off after failures, at once
-//     instead of waiting for a construction the backoff forbids. A caller
-//     waits through a backoff only when the resources lent out and being
-//     constructed are at least as many as the callers waiting, or the pool
-//     is full: those will be served by releases.
+//   - an error wrapping the last error from Open when Open fails and
+//     nothing in flight would serve the caller, and, while the pool backs
+//     off after the failure, at once, instead of waiting for a construction
+//     the backoff forbids. A caller keeps waiting when the resources lent
+//     out and being constructed are at least as many as the callers
+//     waiting, or when the pool is full: releases will serve them.
 //
 // The lease must be given back exactly once, with [Lease.Release],
 // [Lease.Destroy] or [Lease.Close]. Acquire allocates nothing when a
