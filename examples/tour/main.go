@@ -13,13 +13,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/reclaim-go/reclaim/examples/files"
 	"github.com/reclaim-go/reclaim/examples/locks"
 	"github.com/reclaim-go/reclaim/examples/migrate"
+	"github.com/reclaim-go/reclaim/examples/service"
 	"github.com/reclaim-go/reclaim/examples/sqlite"
+	"github.com/reclaim-go/reclaim/examples/tcppool"
 	"github.com/reclaim-go/reclaim/internal/fds"
 )
 
@@ -36,6 +40,8 @@ var examples = []example{
 	{"locks", "a Mutex and an RWMutex held through scopes, one released early", locks.Main},
 	{"migrate", "before and after: the defer bugs reclaim removes, measured", migrate.Main},
 	{"sqlite", "transactions that roll back only on failure, a failed Commit included", sqlite.Main},
+	{"tcppool", "a pool of TCP connections dialed with retry, checked against the server's count", tcppool.Main},
+	{"service", "an HTTP service run by lifecycle, stopped by a real SIGTERM", service.Main},
 }
 
 func main() {
@@ -50,11 +56,12 @@ func tour(w io.Writer, names []string) error {
 	if err != nil {
 		return err
 	}
-	fdsBefore, err := fds.Count()
+	fdsBefore, err := fds.Count() // also starts the runtime's poller
 	if err != nil {
 		return err
 	}
-	goroutinesBefore := runtime.NumGoroutine()
+	startSignalLoop()
+	goroutinesBefore := settledGoroutines(-1)
 
 	for i, ex := range run {
 		fmt.Fprintf(w, "%d. %s: %s\n", i+1, ex.name, ex.summary)
@@ -97,12 +104,28 @@ func pick(names []string) ([]example, error) {
 	return run, nil
 }
 
+// startSignalLoop starts the goroutine that os/signal keeps for the life of
+// the process once anything asks for signals (the service example's
+// lifecycle.Run does), so that it is counted before as well as after.
+func startSignalLoop() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGWINCH)
+	signal.Stop(c)
+}
+
 // settledGoroutines gives goroutines that are on their way out (a closed
-// connection's reader, say) a moment to finish before counting them.
+// connection's reader, say) a moment to finish before counting them: it
+// waits until there are want goroutines, or until the count has not moved
+// for 100 ms, for at most 2 s.
 func settledGoroutines(want int) int {
-	n := runtime.NumGoroutine()
-	for deadline := time.Now().Add(2 * time.Second); n != want && time.Now().Before(deadline); n = runtime.NumGoroutine() {
+	n, since := runtime.NumGoroutine(), time.Now()
+	for deadline := since.Add(2 * time.Second); n != want && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
+		if m := runtime.NumGoroutine(); m != n {
+			n, since = m, time.Now()
+		} else if time.Since(since) >= 100*time.Millisecond {
+			break
+		}
 	}
 	return n
 }

@@ -1,0 +1,25 @@
+package service_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/reclaim-go/reclaim/examples/service"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestServiceExample(t *testing.T) {
+	var out strings.Builder
+	require.NoError(t, service.Main(&out))
+	got := out.String()
+	t.Log("\n" + got)
+	assert.Contains(t, got, "readiness answered 503 Service Unavailable while draining")
+	assert.Contains(t, got, `the in-flight request got "slow done"`)
+	assert.Contains(t, got, "stopped in reverse order: http, files, backend-pool")
+	assert.Contains(t, got, "backend connections live after stop: 0")
+}
