@@ -50,13 +50,12 @@
 // whose traffic has two common sizes serves one of them badly. In the
 // BufferMixed benchmark of internal/bench (1 KiB requests, one in 100 for
 // 1 MiB, with MaxBufferSize set to 1 MiB), reclaim hands each 1 KiB request
-// 1 KiB and runs more than ten times faster than bytebufferpool, which once
+// 1 KiB and runs five to ten times faster than bytebufferpool, which once
 // calibrated makes every large buffer anew by growing it; a naive sync.Pool
 // of *bytes.Buffer is no faster and hands the 1 KiB requests 1 MiB buffers.
-// On 1 KiB requests alone (Buffer1K) reclaim costs about 1.4 times the naive
-// pool, whose Get and Put it does too: the difference is two atomic
-// operations per Get and Close, for the counters and the budget, and the
-// checks that catch misuse.
+// On 1 KiB requests alone (Buffer1K) reclaim costs about 1.5 times the naive
+// pool, whose Get and Put it does too: the difference is the two atomic
+// operations per Get and Close that keep the counters and the budget exact.
 //
 // Besides the size cap, a pool bounds the memory it keeps: the capacity of
 // the buffers parked in it never exceeds [MaxRetainedBytes]; a Close that
