@@ -12,9 +12,9 @@ import (
 // few buffers, and as long as no two Ps' buffers share a shard, the atomic
 // operations of the hot path stay on cache lines no other core writes. One
 // shared counter would make every core contend on each Get and Close: on two
-// cores that more than doubled the cost of a pooled 1 KiB write, and so did
-// two shards, one per P, since two hot buffers then share a shard half of the
-// time. Hence eight shards per P.
+// cores that more than doubled the cost of a pooled 1 KiB write. One shard
+// per P is not enough either, since two Ps' buffers then share a shard half
+// of the time; hence eight shards per P.
 //
 // Each shard may hold an equal share of the budget, so the bytes parked in
 // the whole pool never exceed it. The price is that a shard can refuse a
