@@ -26,13 +26,16 @@ type Scope struct {
 	_ noCopy
 
 	mu lock.Mutex // protects the fields below; see internal/lock for why not sync.Mutex
-	// The pending cleanups, oldest first, are inline[:min(n, len(inline))]
+	// The n pending cleanups, oldest first, are inline[:min(n, len(inline))]
 	// followed by overflow. Keeping the first ones inline lets a Scope on the
 	// stack take a few registrations without allocating; a slice pointing
-	// into the Scope itself would make every Scope escape.
-	inline   [inlineEntries]entry
-	overflow []entry
-	n        int
+	// into the Scope itself would make every Scope escape. Once Close has
+	// taken the inline entries to run them in place, inlineTaken is set and
+	// the pending cleanups are overflow[:n] alone.
+	inline      [inlineEntries]entry
+	overflow    []entry
+	n           int
+	inlineTaken bool
 	nextID   uint64 // ids grow with registration order, so entries are sorted by id
 	state    state
 	failed   bool
@@ -65,13 +68,15 @@ const (
 // An entry is one registered cleanup. Every registration is stored as an
 // io.Closer: func-shaped cleanups are converted to func types with a Close
 // method, which, like a pointer-shaped closer, fits in an interface without
-// allocating.
+// allocating. An entry is 32 bytes, so that the inline ones fit in 256.
 type entry struct {
-	c    io.Closer
-	id   uint64
-	pc   uintptr // registration site, 0 unless sites are recorded
-	kind kind
+	c   io.Closer
+	pc  uintptr // registration site, 0 unless sites are recorded
+	tag uint64  // id<<2 | kind
 }
+
+func (e *entry) id() uint64 { return e.tag >> 2 }
+func (e *entry) kind() kind { return kind(e.tag & 3) }
 
 type closeFunc func() error
 
@@ -173,11 +178,11 @@ func (s *Scope) push(c io.Closer, k kind) Handle {
 	if s.state == closed {
 		failed := s.failed
 		s.mu.Unlock()
-		return Handle{err: runLate(entry{c: c, pc: pc, kind: k}, failed)}
+		return Handle{err: runLate(entry{c: c, pc: pc, tag: uint64(k)}, failed)}
 	}
 	s.nextID++
 	id := s.nextID
-	s.appendLocked(entry{c: c, id: id, pc: pc, kind: k})
+	s.appendLocked(entry{c: c, pc: pc, tag: id<<2 | uint64(k)})
 	if s.state == closing {
 		s.grew.Store(true)
 	}
@@ -190,7 +195,7 @@ func (s *Scope) push(c io.Closer, k kind) Handle {
 // no resource is silently kept. A failure-only cleanup runs only if the scope
 // closed as failed. Panics propagate to the registering caller.
 func runLate(e entry, failed bool) error {
-	if e.kind == kindFailure && !failed {
+	if e.kind() == kindFailure && !failed {
 		return nil
 	}
 	return annotate(&e, call(context.Background(), &e))
@@ -198,7 +203,7 @@ func runLate(e entry, failed bool) error {
 
 // appendLocked puts e on top of the stack. Caller must hold s.mu.
 func (s *Scope) appendLocked(e entry) {
-	if s.n < inlineEntries {
+	if s.n < inlineEntries && !s.inlineTaken {
 		s.inline[s.n] = e
 	} else {
 		s.overflow = append(s.overflow, e)
@@ -208,10 +213,14 @@ func (s *Scope) appendLocked(e entry) {
 
 // at returns the i-th pending entry, oldest first. Caller must hold s.mu.
 func (s *Scope) at(i int) *entry {
-	if i < inlineEntries {
+	switch {
+	case s.inlineTaken:
+		return &s.overflow[i]
+	case i < inlineEntries:
 		return &s.inline[i]
+	default:
+		return &s.overflow[i-inlineEntries]
 	}
-	return &s.overflow[i-inlineEntries]
 }
 
 // removeLocked takes the i-th entry out of the stack, shifting newer ones
@@ -221,12 +230,10 @@ func (s *Scope) removeLocked(i int) entry {
 	for j := i; j < s.n-1; j++ {
 		*s.at(j) = *s.at(j + 1)
 	}
+	*s.at(s.n - 1) = entry{}
 	s.n--
-	if s.n >= inlineEntries {
-		s.overflow[s.n-inlineEntries] = entry{}
-		s.overflow = s.overflow[:s.n-inlineEntries]
-	} else {
-		s.inline[s.n] = entry{}
+	if s.inlineTaken || s.n >= inlineEntries {
+		s.overflow = s.overflow[:len(s.overflow)-1]
 	}
 	s.noteLocked()
 	return e
@@ -238,13 +245,13 @@ func (s *Scope) findLocked(id uint64) int {
 	lo, hi := 0, s.n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if s.at(m).id < id {
+		if s.at(m).id() < id {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	if lo < s.n && s.at(lo).id == id {
+	if lo < s.n && s.at(lo).id() == id {
 		return lo
 	}
 	return -1
@@ -279,7 +286,7 @@ func (s *Scope) Release() *Scope {
 	for i := 0; i < s.n; i++ {
 		e := *s.at(i)
 		ns.nextID++
-		e.id = ns.nextID
+		e.tag = ns.nextID<<2 | uint64(e.kind())
 		ns.appendLocked(e)
 	}
 	s.inline = [inlineEntries]entry{}

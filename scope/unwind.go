@@ -11,8 +11,10 @@ import (
 // in batches, the whole stack at a time, so that Close pays one lock round
 // trip per batch rather than per cleanup, and it runs them with the lock
 // released, so that cleanups may register more (they form the next batch).
-// Its state lives outside the loop so that a cleanup calling
-// runtime.Goexit cannot make it forget the rest of a batch.
+// The first batch is run in place from the Scope's inline entries, which
+// the closing Scope no longer uses, so nothing is copied. The unwinder's
+// state lives outside the loop so that a cleanup calling runtime.Goexit
+// cannot make it forget the rest of a batch.
 type unwinder struct {
 	ctx      context.Context
 	timeout  time.Duration
@@ -21,9 +23,9 @@ type unwinder struct {
 	pv       any
 	panicked bool
 
-	batch [inlineEntries]entry
-	over  []entry
-	next  int // index of the next entry to run, counting down; -1 when done
+	inl  int     // the batch's first entries are the Scope's inline[:inl]
+	over []entry // the rest
+	next int     // index of the next entry to run, counting down; -1 when done
 }
 
 // close runs the cleanups and returns their combined error and the first
@@ -70,15 +72,19 @@ func (s *Scope) close(ctx context.Context, failed bool) (pv any, panicked bool, 
 // s.mu; it is released while cleanups run and held again on return.
 func (s *Scope) unwindLocked(u *unwinder) {
 	for s.n > 0 {
-		n := s.n
-		inl := min(n, inlineEntries)
-		copy(u.batch[:inl], s.inline[:inl])
-		clear(s.inline[:inl])
+		u.inl = 0
+		if !s.inlineTaken {
+			// From now on registrations go to overflow, and only this
+			// unwinder touches inline. (Keeping a count rather than a
+			// slice of it keeps a Scope on the stack from escaping.)
+			u.inl = min(s.n, inlineEntries)
+			s.inlineTaken = true
+		}
 		u.over, s.overflow = s.overflow, nil
+		u.next = s.n - 1
 		s.n = 0
 		s.grew.Store(false)
 		s.noteLocked()
-		u.next = n - 1
 		s.mu.Unlock()
 		u.runBatch(s)
 		s.mu.Lock()
@@ -90,58 +96,77 @@ func (s *Scope) unwindLocked(u *unwinder) {
 // run first. Their ids are lower, so the stack stays sorted. Caller must
 // hold s.mu.
 func (s *Scope) requeueLocked(u *unwinder) {
-	newer := make([]entry, s.n)
-	for i := range newer {
-		newer[i] = *s.at(i)
-	}
-	clear(s.inline[:])
-	s.overflow, s.n = nil, 0
+	newer := s.overflow[:s.n]
+	s.overflow, s.n = make([]entry, 0, u.next+1+len(newer)), 0
 	for i := 0; i <= u.next; i++ {
-		s.appendLocked(*u.at(i))
+		e := u.at(s, i)
+		s.appendLocked(*e)
+		*e = entry{}
 	}
 	for _, e := range newer {
 		s.appendLocked(e)
 	}
 	u.next = -1
-	u.over = nil
+	u.inl, u.over = 0, nil
 }
 
-func (u *unwinder) at(i int) *entry {
-	if i >= inlineEntries {
-		return &u.over[i-inlineEntries]
+func (u *unwinder) at(s *Scope, i int) *entry {
+	if i < u.inl {
+		return &s.inline[i]
 	}
-	return &u.batch[i]
+	return &u.over[i-u.inl]
 }
 
 // runBatch runs the taken entries, newest first, until done or until a
 // cleanup registered another one: then what is left goes back to s.
 func (u *unwinder) runBatch(s *Scope) {
+	for !u.runSome(s) {
+	}
+	u.inl, u.over = 0, nil
+}
+
+// runSome runs entries until the batch is done, and reports true then. A
+// panicking cleanup ends it early: the panic is recorded and runSome returns
+// false, to be called again for the rest. One deferred recover per batch,
+// rather than per cleanup, keeps the common path short.
+func (u *unwinder) runSome(s *Scope) (done bool) {
+	defer func() {
+		if !done {
+			if r := recover(); r != nil {
+				u.failed = true
+				if !u.panicked {
+					u.pv, u.panicked = r, true
+				}
+			}
+		}
+	}()
 	for u.next >= 0 {
 		if s.grew.Load() {
 			s.mu.Lock()
 			s.grew.Store(false)
 			s.requeueLocked(u)
 			s.mu.Unlock()
-			return
+			return true
 		}
-		e := u.at(u.next)
+		e := u.at(s, u.next)
 		u.next--
-		if e.kind == kindFailure && !u.failed {
+		ent := *e
+		*e = entry{} // the closed scope must not keep the resource reachable
+		if ent.kind() == kindFailure && !u.failed {
 			continue
 		}
-		v, p, err := run(u.ctx, e, u.timeout)
-		if p {
-			u.failed = true
-			if !u.panicked {
-				u.pv, u.panicked = v, true
-			}
+		var err error
+		if ent.kind() == kindContext && u.timeout > 0 {
+			err = runWithTimeout(u.ctx, &ent, u.timeout)
+		} else if err = call(u.ctx, &ent); err != nil {
+			err = annotate(&ent, err)
 		}
 		if err != nil {
 			u.failed = true
 			u.err = multierr.Append(u.err, err)
 		}
 	}
-	u.over = nil
+	return true
 }
 
 func (s *Scope) finishLocked(u *unwinder) {
@@ -160,22 +185,8 @@ func (s *Scope) timeout() time.Duration {
 	return s.opts.cleanupTimeout
 }
 
-// run calls one cleanup, recovering a panic so that the caller can go on
-// with the others.
-func run(ctx context.Context, e *entry, timeout time.Duration) (pv any, panicked bool, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			pv, panicked = r, true
-		}
-	}()
-	if e.kind == kindContext && timeout > 0 {
-		return nil, false, runWithTimeout(ctx, e, timeout)
-	}
-	return nil, false, annotate(e, call(ctx, e))
-}
-
 func call(ctx context.Context, e *entry) error {
-	if e.kind == kindContext {
+	if e.kind() == kindContext {
 		return e.c.(ctxFunc)(ctx)
 	}
 	return e.c.Close()
