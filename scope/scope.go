@@ -36,9 +36,9 @@ type Scope struct {
 	overflow    []entry
 	n           int
 	inlineTaken bool
-	nextID   uint64 // ids grow with registration order, so entries are sorted by id
-	state    state
-	failed   bool
+	nextID      uint64 // ids grow with registration order, so entries are sorted by id
+	state       state
+	failed      bool
 	// grew is set when a cleanup is registered while the scope closes, so
 	// that the unwinder runs it before older ones, as the newest.
 	grew atomic.Bool
