@@ -62,12 +62,14 @@ func ExampleNewBufferPool() {
 	huge.Close()                 // zeroed and dropped
 
 	st := secrets.Stats()
-	fmt.Println("parked bytes:", st.RetainedBytes, "drops:", st.Drops)
+	// sync.Pool may drop what it holds (at any collection, and at random
+	// under the race detector), so the 1 KiB parked above is an upper bound.
+	fmt.Println("parked at most 1 KiB:", st.RetainedBytes <= 1024, "drops:", st.Drops)
 
 	_, err = pool.NewBufferPool(pool.MaxRetainedBytes(1 << 10))
 	fmt.Println(err)
 	// Output:
-	// parked bytes: 1024 drops: 1
+	// parked at most 1 KiB: true drops: 1
 	// pool: MaxRetainedBytes must be at least MaxBufferSize (65536), got 1024
 }
 
