@@ -321,13 +321,13 @@ func (p *Pool[T]) giveUp(ctx context.Context, w *poolWaiter[T]) (Lease[T], error
 	// channel. An error is as good an answer as ctx's; a resource goes
 	// back as if never lent, to the next waiter or the idle list.
 	r := <-w.ch
-	waited := w.waited
-	p.putWaiter(w)
+	waited, start := w.waited, w.start
+	p.putWaiter(w) // w belongs to the next Acquire from here on
 	if r.err != nil {
 		return Lease[T]{}, r.err
 	}
 	p.giveBack(r.s, false, waited)
-	return Lease[T]{}, p.acquireError(ctx, p.now()-w.start)
+	return Lease[T]{}, p.acquireError(ctx, p.now()-start)
 }
 
 func (p *Pool[T]) putWaiter(w *poolWaiter[T]) {
