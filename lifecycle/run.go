@@ -8,11 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"time"
 
 	"go.uber.org/multierr"
+
+	"github.com/reclaim-go/reclaim/internal/stack"
 )
 
 // SignalError is the reason [Group.Run] gives for stopping when a signal
@@ -169,14 +170,5 @@ func runError(reason, stopErr error) error {
 // dumpGoroutines writes the stacks of all goroutines to w, as an unhandled
 // SIGQUIT does.
 func dumpGoroutines(w io.Writer) {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	fmt.Fprintf(w, "lifecycle: goroutine dump\n\n%s\n", buf)
+	fmt.Fprintf(w, "lifecycle: goroutine dump\n\n%s\n", stack.All())
 }

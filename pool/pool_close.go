@@ -88,16 +88,8 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 		p.drained = drained
 	}
 	p.mu.Unlock()
-	if drained != nil {
-		select {
-		case <-drained:
-		case <-ctx.Done():
-			select {
-			case <-drained: // both were ready
-			default:
-				errs = append(errs, p.closeLate(ctx)...)
-			}
-		}
+	if !waitDone(ctx, drained) {
+		errs = append(errs, p.closeLate(ctx)...)
 	}
 
 	p.mu.Lock()

@@ -86,22 +86,26 @@ func Site(pc uintptr) (site, function string) {
 // of all goroutines, or "" when it is not running. It is meant for reports on
 // hung callbacks, where the stack shows what the callback is blocked on.
 func Goroutine(id uint64) string {
-	buf := make([]byte, 1<<16)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	prefix := "goroutine " + strconv.FormatUint(id, 10) + " "
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range strings.Split(string(All()), "\n\n") {
 		if strings.HasPrefix(g, prefix) {
 			return g
 		}
 	}
 	return ""
+}
+
+// All returns the stacks of all goroutines, formatted as by an unhandled
+// SIGQUIT, growing its buffer until the dump fits.
+func All() []byte {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return buf[:n]
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }
 
 // CurrentID returns the id of the calling goroutine, parsed from its stack

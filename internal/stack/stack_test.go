@@ -56,3 +56,12 @@ func TestGoroutineFindsBlockedGoroutine(t *testing.T) {
 	assert.Contains(t, g, "TestGoroutineFindsBlockedGoroutine")
 	assert.Equal(t, "", stack.Goroutine(1<<62))
 }
+
+func TestAllHoldsEveryGoroutine(t *testing.T) {
+	release := make(chan struct{})
+	go func() { <-release }()
+	all := string(stack.All())
+	close(release)
+	assert.Contains(t, all, "TestAllHoldsEveryGoroutine")
+	assert.GreaterOrEqual(t, strings.Count(all, "goroutine "), 2)
+}
