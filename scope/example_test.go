@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -214,4 +215,24 @@ func ExampleCleanupTimeout() {
 	// Output:
 	// older cleanup still runs
 	// true
+}
+
+// runtime.Goexit, which t.FailNow and t.SkipNow call, runs deferred calls:
+// Run closes its scope as failed. os.Exit runs none, so cleanups do not run
+// at all: close scopes before calling it.
+func ExampleRun_goexit() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = scope.Run(context.Background(), func(ctx context.Context, s *scope.Scope) error {
+			s.DeferFunc(func() { fmt.Println("file closed") })
+			s.OnFailure(func() error { fmt.Println("rolled back: the goroutine exited mid-way"); return nil })
+			runtime.Goexit()
+			return nil
+		})
+	}()
+	<-done
+	// Output:
+	// rolled back: the goroutine exited mid-way
+	// file closed
 }
