@@ -1115,6 +1115,9 @@ func TestPoolConcurrentUseNeverLendsAResourceTwice(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// A construction started for an Acquire that timed out outlives it and
+	// lands in the pool: wait for those before counting.
+	require.Eventually(t, func() bool { return p.Stats().Constructing == 0 }, 10*time.Second, time.Millisecond)
 	st := p.Stats()
 	assert.Zero(t, st.InUse)
 	assert.Zero(t, st.Waiters)
