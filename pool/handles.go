@@ -65,11 +65,6 @@ type HandlesConfig[K comparable, V any] struct {
 	TrackHolders bool
 }
 
-// maxKeptCloseErrors bounds the close errors kept for Handles.Close when no
-// handler is configured, so a handle type whose Close always fails cannot
-// grow memory without bound in a long-running process.
-const maxKeptCloseErrors = 16
-
 // Handles is a keyed cache of shared, reference-counted handles that are
 // closed after an idle delay: files a service reads from, connections to
 // the hosts it talks to. [Handles.Get] opens the handle for a key or shares
@@ -109,8 +104,7 @@ type Handles[K comparable, V any] struct {
 	pushes uint64 // orders equal deadlines in the queue
 	stats  HandlesStats
 	// kept holds close errors that no handler has seen, for Close.
-	kept        []error
-	keptExtra   int // close errors beyond maxKeptCloseErrors
+	kept        keptErrors
 	janitor     bool
 	janitorDone chan struct{} // closed when the running janitor exits
 	expired     []*handleEntry[K, V]
@@ -436,11 +430,7 @@ func (h *Handles[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (er
 		if err != nil {
 			h.stats.CloseErrors++
 			if reason != closedShutdown && h.cfg.OnCloseError == nil && h.cfg.Logger == nil {
-				if len(h.kept) < maxKeptCloseErrors {
-					h.kept = append(h.kept, err)
-				} else {
-					h.keptExtra++
-				}
+				h.kept.add(err)
 			}
 		}
 		h.decOpenLocked()

@@ -78,11 +78,7 @@ func (h *Handles[K, V]) Close(ctx context.Context) error {
 		errs = append(errs, h.closeHeld(ctx)...)
 	}
 	h.mu.Lock()
-	errs = append(errs, h.kept...)
-	if h.keptExtra > 0 {
-		errs = append(errs, fmt.Errorf("pool: %d more handle close errors (not kept)", h.keptExtra))
-	}
-	h.kept, h.keptExtra = nil, 0
+	errs = append(errs, h.kept.take("handle close errors")...)
 	h.mu.Unlock()
 	return multierr.Combine(errs...)
 }

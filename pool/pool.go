@@ -78,8 +78,7 @@ type Pool[T any] struct {
 	closeDone    chan struct{} // closed when the first Close returns
 	drained      chan struct{} // closed when Close has nothing left to wait for
 	stats        Stats         // counters only; gauges are filled by Stats
-	kept         []error       // Close errors nobody has seen, for Close
-	keptExtra    int           // Close errors beyond maxKeptPoolErrors
+	kept         keptErrors    // Close errors nobody has seen, for Close
 }
 
 // poolSlot holds one resource. A slot lives as long as its resource; the
@@ -523,11 +522,7 @@ func (p *Pool[T]) destroy(s *poolSlot[T]) (err error) {
 		if err != nil {
 			p.stats.CloseErrors++
 			if p.cfg.Logger == nil && s.reason != destroyClose {
-				if len(p.kept) < maxKeptPoolErrors {
-					p.kept = append(p.kept, err)
-				} else {
-					p.keptExtra++
-				}
+				p.kept.add(err)
 			}
 		}
 		p.fillLocked(context.Background(), p.now())

@@ -9,11 +9,6 @@ import (
 	"go.uber.org/multierr"
 )
 
-// maxKeptPoolErrors bounds the Close errors a Pool keeps for Pool.Close
-// when no Logger is set, so that a resource type whose Close always fails
-// cannot grow memory without bound in a long-running process.
-const maxKeptPoolErrors = 16
-
 // Close shuts the pool down. In order, it:
 //
 //  1. makes every later Acquire return [ErrClosed], and fails the waiting
@@ -93,11 +88,7 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 	}
 
 	p.mu.Lock()
-	errs = append(errs, p.kept...)
-	if p.keptExtra > 0 {
-		errs = append(errs, fmt.Errorf("pool: %d more errors closing resources (not kept)", p.keptExtra))
-	}
-	p.kept, p.keptExtra = nil, 0
+	errs = append(errs, p.kept.take("errors closing resources")...)
 	p.mu.Unlock()
 	return multierr.Combine(errs...)
 }
