@@ -21,6 +21,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/reclaim-go/reclaim/examples/tcppool"
 	"github.com/reclaim-go/reclaim/internal/fds"
 	"github.com/reclaim-go/reclaim/scope"
 )
@@ -111,7 +112,9 @@ func Main(w io.Writer) (err error) {
 		return err
 	}
 
-	srv, err := startServer()
+	// The backend of the tcppool example: its handshake fails while it
+	// refuses, and it counts the connections still open.
+	srv, err := tcppool.StartBackend(0)
 	if err != nil {
 		return err
 	}
@@ -138,15 +141,15 @@ func Main(w io.Writer) (err error) {
 	}
 	before.commitErr = fmt.Sprint(transferBefore(ctx, db, "mallory"))
 	var log connLog
-	srv.busy.Store(3)
-	c, err := dialBefore(log.dial, srv.addr())
+	srv.Refuse(3)
+	c, err := dialBefore(log.dial, srv.Addr())
 	if err != nil {
 		return err
 	}
 	c.Close()
-	before.leakedConns = srv.liveConns()
+	before.leakedConns = liveConns(srv)
 	log.closeAll() // clean up after the bug, for the tour's own leak check
-	srv.liveConns()
+	liveConns(srv)
 
 	// After.
 	after.closeErrReported = errors.Is(writeReportAfter(openFull, "after.txt"), errDiskFull)
@@ -154,13 +157,13 @@ func Main(w io.Writer) (err error) {
 		return err
 	}
 	after.commitErr = fmt.Sprint(transferAfter(ctx, db, "mallory"))
-	srv.busy.Store(3)
-	c, err = dialAfter(ctx, log.dial, srv.addr())
+	srv.Refuse(3)
+	c, err = dialAfter(ctx, log.dial, srv.Addr())
 	if err != nil {
 		return err
 	}
 	c.Close()
-	after.leakedConns = srv.liveConns()
+	after.leakedConns = liveConns(srv)
 	log.closeAll()
 
 	row := func(what string, b, a any) { fmt.Fprintf(w, "%-42s %-10v %v\n", what, b, a) }

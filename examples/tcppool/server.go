@@ -39,6 +39,9 @@ func StartBackend(refusals int32) (*Backend, error) {
 // Addr is the address the backend listens on.
 func (b *Backend) Addr() string { return b.ln.Addr().String() }
 
+// Refuse makes the backend refuse the next n handshakes.
+func (b *Backend) Refuse(n int32) { b.refusals.Store(n) }
+
 // Live returns the number of connections open on the server side.
 func (b *Backend) Live() int32 { return b.live.Load() }
 
