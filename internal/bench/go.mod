@@ -11,13 +11,10 @@ require (
 	github.com/jackc/puddle/v2 v2.2.3
 	github.com/jellydator/ttlcache/v3 v3.4.1
 	github.com/libp2p/go-buffer-pool v0.1.0
+	github.com/reclaim-go/reclaim v0.0.0-00010101000000-000000000000
 	github.com/sethvargo/go-retry v0.5.0
-	github.com/stretchr/testify v1.12.1
 	github.com/valyala/bytebufferpool v1.0.0
 	go.uber.org/multierr v1.11.0
 )
 
-require (
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	golang.org/x/sync v0.16.0 // indirect
-)
+require golang.org/x/sync v0.16.0 // indirect
