@@ -3,6 +3,7 @@ package pool
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrClosed is returned by operations on a pool or cache that has been closed.
@@ -36,4 +37,15 @@ func (k *keptErrors) take(what string) []error {
 	}
 	*k = keptErrors{}
 	return errs
+}
+
+// writeAcquiredAt ends a late holder's error with where it acquired what it
+// holds, or with the setting that would have recorded it.
+func writeAcquiredAt(b *strings.Builder, trace, setting string) {
+	if trace == "" {
+		b.WriteString(" (acquire stack not recorded: set " + setting + ")")
+		return
+	}
+	b.WriteString(", acquired at:\n")
+	b.WriteString(strings.TrimSuffix(trace, "\n"))
 }

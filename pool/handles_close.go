@@ -173,11 +173,6 @@ func (e *HeldError) Error() string {
 	if e.Held > 0 {
 		fmt.Fprintf(&b, " after %v", e.Held)
 	}
-	if e.trace == "" {
-		b.WriteString(" (acquire stack not recorded: set HandlesConfig.TrackHolders)")
-	} else {
-		b.WriteString(", acquired at:\n")
-		b.WriteString(strings.TrimSuffix(e.trace, "\n"))
-	}
+	writeAcquiredAt(&b, e.trace, "HandlesConfig.TrackHolders")
 	return b.String()
 }

@@ -161,11 +161,6 @@ func (e *LeaseError) Stack() string { return e.trace }
 func (e *LeaseError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "pool: lease still out after %v", e.Held)
-	if e.trace == "" {
-		b.WriteString(" (acquire stack not recorded: set Config.LeakThreshold)")
-	} else {
-		b.WriteString(", acquired at:\n")
-		b.WriteString(strings.TrimSuffix(e.trace, "\n"))
-	}
+	writeAcquiredAt(&b, e.trace, "Config.LeakThreshold")
 	return b.String()
 }
