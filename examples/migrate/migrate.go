@@ -8,6 +8,7 @@
 package migrate
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
@@ -147,9 +148,9 @@ func Main(w io.Writer) (err error) {
 		return err
 	}
 	c.Close()
-	before.leakedConns = liveConns(srv)
+	before.leakedConns = srv.LiveSettled(-1)
 	log.closeAll() // clean up after the bug, for the tour's own leak check
-	liveConns(srv)
+	srv.LiveSettled(-1)
 
 	// After.
 	after.closeErrReported = errors.Is(writeReportAfter(openFull, "after.txt"), errDiskFull)
@@ -163,7 +164,7 @@ func Main(w io.Writer) (err error) {
 		return err
 	}
 	c.Close()
-	after.leakedConns = liveConns(srv)
+	after.leakedConns = srv.LiveSettled(-1)
 	log.closeAll()
 
 	row := func(what string, b, a any) { fmt.Fprintf(w, "%-42s %-10v %v\n", what, b, a) }
@@ -177,6 +178,22 @@ func Main(w io.Writer) (err error) {
 	if !after.closeErrReported || after.peakFiles-base != 1 || after.leakedConns != 0 ||
 		!strings.Contains(after.commitErr, "FOREIGN KEY") {
 		return errors.New("migrate: the after side shows a bug")
+	}
+	return nil
+}
+
+// handshake sends HELLO and expects OK, the protocol of the tcppool
+// example's backend.
+func handshake(c net.Conn) error {
+	if _, err := io.WriteString(c, "HELLO\n"); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "OK\n" {
+		return errBusy
 	}
 	return nil
 }

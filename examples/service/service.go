@@ -205,11 +205,7 @@ func Main(w io.Writer) (err error) {
 		return fmt.Errorf("service: stopped for another reason: %w", err)
 	}
 	fmt.Fprintf(w, "stopped in reverse order: %s\n", strings.Join(stopped(logs.String()), ", "))
-	live := srvBackend.Live()
-	for deadline := time.Now().Add(2 * time.Second); live != 0 && time.Now().Before(deadline); live = srvBackend.Live() {
-		time.Sleep(2 * time.Millisecond) // the server notices closed connections on its own time
-	}
-	fmt.Fprintf(w, "backend connections live after stop: %d\n", live)
+	fmt.Fprintf(w, "backend connections live after stop: %d\n", srvBackend.LiveSettled(0))
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Backend is a loopback TCP server speaking a line protocol: a client says
@@ -44,6 +45,22 @@ func (b *Backend) Refuse(n int32) { b.refusals.Store(n) }
 
 // Live returns the number of connections open on the server side.
 func (b *Backend) Live() int32 { return b.live.Load() }
+
+// LiveSettled gives the server a moment to notice connections the clients
+// closed, and returns how many are still open: as soon as want are, or, for
+// a negative want, once the count has not moved for 50 ms; within 2 s.
+func (b *Backend) LiveSettled(want int32) int32 {
+	n, since := b.Live(), time.Now()
+	for deadline := since.Add(2 * time.Second); n != want && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
+		if m := b.Live(); m != n {
+			n, since = m, time.Now()
+		} else if want < 0 && time.Since(since) >= 50*time.Millisecond {
+			break
+		}
+	}
+	return n
+}
 
 func (b *Backend) accept() {
 	defer b.wg.Done()

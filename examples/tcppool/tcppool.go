@@ -148,17 +148,10 @@ func Main(w io.Writer) (err error) {
 	if err := p.Close(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "after pool.Close: %d live on the server\n", waitLive(srv, 0))
-	if n := waitLive(srv, 0); n != 0 {
+	n := srv.LiveSettled(0)
+	fmt.Fprintf(w, "after pool.Close: %d live on the server\n", n)
+	if n != 0 {
 		return fmt.Errorf("tcppool: %d connections still live after Close", n)
 	}
 	return nil
-}
-
-// waitLive gives the server a moment to notice closed connections.
-func waitLive(b *Backend, want int32) int32 {
-	for deadline := time.Now().Add(2 * time.Second); b.Live() != want && time.Now().Before(deadline); {
-		time.Sleep(2 * time.Millisecond)
-	}
-	return b.Live()
 }
