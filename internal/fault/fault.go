@@ -109,6 +109,7 @@ type Injector struct {
 
 	obsMu    sync.Mutex
 	live     map[uint64]*Injected // injected errors and panics not yet observed
+	seen     map[uint64]*Injected // those observed at least once
 	observed map[uint64]int       // times each was observed
 }
 
@@ -130,6 +131,7 @@ func New(seed uint64, opts Options) *Injector {
 		opts:     opts,
 		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		live:     map[uint64]*Injected{},
+		seen:     map[uint64]*Injected{},
 		observed: map[uint64]int{},
 	}
 	for k := Kind(0); k < numKinds; k++ {
@@ -257,6 +259,7 @@ func (in *Injector) see(e *Injected) {
 	in.obsMu.Lock()
 	defer in.obsMu.Unlock()
 	in.observed[e.ID]++
+	in.seen[e.ID] = e
 	delete(in.live, e.ID)
 }
 
@@ -299,7 +302,7 @@ func (in *Injector) Report() Report {
 	}
 	for id, n := range in.observed {
 		if n > 1 {
-			r.Twice = append(r.Twice, &Injected{ID: id})
+			r.Twice = append(r.Twice, in.seen[id])
 		}
 	}
 	in.obsMu.Unlock()

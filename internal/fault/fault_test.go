@@ -124,7 +124,7 @@ func TestObserveSeesThroughWrappingJoiningAndMultierr(t *testing.T) {
 	r = in.Report()
 	assert.Empty(t, r.Unobserved)
 	require.Len(t, r.Twice, 1, "errs[0] was observed twice")
-	assert.Equal(t, errs[0].(*fault.Injected).ID, r.Twice[0].ID)
+	assert.Equal(t, errs[0], r.Twice[0])
 	assert.Contains(t, r.String(), "unobserved 0, observed twice 1")
 }
 
