@@ -13,7 +13,7 @@
 //     buffers that never hoard memory, without importing retry or scope.
 //
 // A [Pool] is safe for concurrent use, and so is an [ObjectPool]; a [Lease]
-// belongs to the goroutine holding it.
+// is for one holder at a time.
 //
 // # Object pools
 //

@@ -69,6 +69,6 @@
 // panics; its memory is filled with 0xDE, and a write through a slice kept
 // from Bytes is detected when the memory would be handed out again.
 //
-// Buffers, the [Pool] and [Default] are safe for concurrent use; a single
-// Buffer, like a bytes.Buffer, is used by one goroutine at a time.
+// [Get], [Default] and a [Pool]'s methods are safe for concurrent use; a
+// [Buffer], like a bytes.Buffer, is not: it belongs to one holder at a time.
 package buffer

@@ -67,6 +67,6 @@
 // entry, and hand it to an eviction callback, whether or not someone still
 // uses it; Cache closes only what nobody holds.
 //
-// A [Cache] is safe for concurrent use; so is a [Ref], which may be copied
-// and closed once.
+// A [Cache] is safe for concurrent use, and so are the methods of different
+// Refs; whether a handle itself may be used concurrently is up to its type.
 package handles
