@@ -60,7 +60,7 @@ func Closer(name string, c io.Closer) Component {
 }
 
 // ContextCloser returns a Component that closes c with the stop context
-// when it stops. It fits pool.Pool and pool.Handles, whose Close waits for
+// when it stops. It fits pool.Pool and handles.Cache, whose Close waits for
 // borrowed resources until the context is done:
 //
 //	g.Add(lifecycle.ContextCloser("db", dbPool))

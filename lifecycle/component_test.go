@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/reclaim-go/reclaim/lifecycle"
-	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/pool/handles"
 )
 
 func TestCloserClosesARealFile(t *testing.T) {
@@ -38,7 +38,7 @@ func TestCloserReportsCloseErrors(t *testing.T) {
 	assert.ErrorContains(t, err, `lifecycle: component "log": stop: close `)
 }
 
-// drainingPool has the shape of pool.Pool and pool.Handles: its Close
+// drainingPool has the shape of pool.Pool and handles.Cache: its Close
 // waits for borrowed resources until the context is done.
 type drainingPool struct {
 	borrowed chan struct{}
@@ -79,11 +79,11 @@ func TestContextCloserPassesTheStopContext(t *testing.T) {
 	assert.True(t, p.closed)
 }
 
-// A pool.Handles of real files is one line to add, and Stop closes it.
-func TestContextCloserTakesAPoolHandles(t *testing.T) {
+// A handles.Cache of real files is one line to add, and Stop closes it.
+func TestContextCloserTakesAHandlesCache(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data")
 	require.NoError(t, os.WriteFile(path, []byte("x"), 0o600))
-	files, err := pool.NewHandles(pool.HandlesConfig[string, *os.File]{
+	files, err := handles.New(handles.Config[string, *os.File]{
 		Open: func(_ context.Context, name string) (*os.File, error) { return os.Open(name) },
 	})
 	require.NoError(t, err)
@@ -99,5 +99,5 @@ func TestContextCloserTakesAPoolHandles(t *testing.T) {
 
 	assert.ErrorIs(t, f.Close(), os.ErrClosed, "the group's stop closed the cached file")
 	_, err = files.Get(context.Background(), path)
-	assert.ErrorIs(t, err, pool.ErrClosed)
+	assert.ErrorIs(t, err, handles.ErrClosed)
 }

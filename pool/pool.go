@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/reclaim-go/reclaim/internal/closing"
 	"github.com/reclaim-go/reclaim/internal/stack"
 	"github.com/reclaim-go/reclaim/retry"
 )
@@ -18,6 +19,9 @@ import (
 // ErrBusy is returned by [Pool.Acquire] when it would have to wait while
 // [Config].MaxWaiters callers are already waiting.
 var ErrBusy = errors.New("pool: too many waiters")
+
+// ErrClosed is returned by [Pool.Acquire] once [Pool.Close] has been called.
+var ErrClosed = errors.New("pool: closed")
 
 // Pool is a bounded pool of expensive resources: connections, protocol
 // clients, other handles that have no pool of their own. [Pool.Acquire]
@@ -75,10 +79,10 @@ type Pool[T any] struct {
 	janitorNext  time.Duration // when it wakes up next
 	janitorDone  chan struct{} // closed when it exits
 	closed       bool
-	closeDone    chan struct{} // closed when the first Close returns
-	drained      chan struct{} // closed when Close has nothing left to wait for
-	stats        Stats         // counters only; gauges are filled by Stats
-	kept         keptErrors    // Close errors nobody has seen, for Close
+	closeDone    chan struct{}  // closed when the first Close returns
+	drained      chan struct{}  // closed when Close has nothing left to wait for
+	stats        Stats          // counters only; gauges are filled by Stats
+	kept         closing.Errors // Close errors nobody has seen, for Close
 }
 
 // poolSlot holds one resource. A slot lives as long as its resource; the
@@ -522,7 +526,7 @@ func (p *Pool[T]) destroy(s *poolSlot[T]) (err error) {
 		if err != nil {
 			p.stats.CloseErrors++
 			if p.cfg.Logger == nil && s.reason != destroyClose {
-				p.kept.add(err)
+				p.kept.Add(err)
 			}
 		}
 		p.fillLocked(context.Background(), p.now())

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"go.uber.org/multierr"
+
+	"github.com/reclaim-go/reclaim/internal/closing"
+	"github.com/reclaim-go/reclaim/internal/stack"
 )
 
 // Close shuts the pool down. In order, it:
@@ -83,12 +86,12 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 		p.drained = drained
 	}
 	p.mu.Unlock()
-	if !waitDone(ctx, drained) {
+	if !closing.Wait(ctx, drained) {
 		errs = append(errs, p.closeLate(ctx)...)
 	}
 
 	p.mu.Lock()
-	errs = append(errs, p.kept.take("errors closing resources")...)
+	errs = append(errs, p.kept.Take("pool", "errors closing resources")...)
 	p.mu.Unlock()
 	return multierr.Combine(errs...)
 }
@@ -161,6 +164,6 @@ func (e *LeaseError) Stack() string { return e.trace }
 func (e *LeaseError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "pool: lease still out after %v", e.Held)
-	writeAcquiredAt(&b, e.trace, "Config.LeakThreshold")
+	stack.WriteAcquiredAt(&b, e.trace, "Config.LeakThreshold")
 	return b.String()
 }

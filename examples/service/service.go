@@ -1,5 +1,5 @@
 // Package service is a small HTTP service assembled with lifecycle: a
-// pool.Pool of backend connections, a pool.Handles of open data files, a
+// pool.Pool of backend connections, a handles.Cache of open data files, a
 // background worker restarted with backoff when it fails, and an HTTP
 // server. It is stopped by a real SIGTERM: readiness turns to 503 first,
 // requests in flight finish, and the components stop in reverse order.
@@ -26,6 +26,7 @@ import (
 	"github.com/reclaim-go/reclaim/examples/tcppool"
 	"github.com/reclaim-go/reclaim/lifecycle"
 	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/pool/handles"
 	"github.com/reclaim-go/reclaim/retry"
 	"github.com/reclaim-go/reclaim/scope"
 )
@@ -33,7 +34,7 @@ import (
 // app holds the service's parts.
 type app struct {
 	backend *pool.Pool[*tcppool.Conn]
-	files   *pool.Handles[string, *os.File]
+	files   *handles.Cache[string, *os.File]
 	dir     string
 	indexed atomic.Int64 // runs of the indexer that succeeded
 	crashes atomic.Int64 // runs that failed and were restarted
@@ -131,7 +132,7 @@ func Main(w io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	a.files, err = pool.NewHandles(pool.HandlesConfig[string, *os.File]{
+	a.files, err = handles.New(handles.Config[string, *os.File]{
 		Open: func(ctx context.Context, name string) (*os.File, error) {
 			return os.Open(filepath.Join(dir, filepath.Base(name)))
 		},

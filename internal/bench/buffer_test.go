@@ -9,7 +9,7 @@ import (
 	libp2p "github.com/libp2p/go-buffer-pool"
 	"github.com/valyala/bytebufferpool"
 
-	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/pool/buffer"
 )
 
 // The buffer cases: every iteration gets a buffer, writes into it and gives
@@ -41,8 +41,8 @@ var naivePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // mixedPool is reclaim set up for BufferMixed as a user would for that
 // traffic: buffers up to its largest request, 1 MiB, are kept. (The default
 // pool keeps up to 64 KiB, so it would make every 1 MiB buffer anew.)
-var mixedPool = func() *pool.BufferPool {
-	p, err := pool.NewBufferPool(pool.MaxBufferSize(largeWrite), pool.MaxRetainedBytes(16<<20))
+var mixedPool = func() *buffer.Pool {
+	p, err := buffer.NewPool(buffer.MaxSize(largeWrite), buffer.MaxRetained(16<<20))
 	if err != nil {
 		panic(err)
 	}
@@ -51,7 +51,7 @@ var mixedPool = func() *pool.BufferPool {
 
 // bufferImpls lists the implementations, with reclaim's buffers coming from
 // get.
-func bufferImpls(get func(sizeHint int) *pool.Buffer) []bufferImpl {
+func bufferImpls(get func(sizeHint int) *buffer.Buffer) []bufferImpl {
 	return []bufferImpl{
 		{"reclaim", func(data []byte) int {
 			b := get(len(data))
@@ -88,7 +88,7 @@ func bufferImpls(get func(sizeHint int) *pool.Buffer) []bufferImpl {
 // BenchmarkBuffer1K: get, write 1 KiB, give back. reclaim uses the default
 // pool.
 func BenchmarkBuffer1K(b *testing.B) {
-	for _, impl := range bufferImpls(pool.GetBuffer) {
+	for _, impl := range bufferImpls(buffer.Get) {
 		b.Run(impl.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/jellydator/ttlcache/v3"
 
-	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/pool/handles"
 )
 
 // HandlesHit: Get and release an open handle, from b.RunParallel goroutines
@@ -59,7 +59,7 @@ func BenchmarkHandlesHit(b *testing.B) {
 	keys := handlesKeyNames()
 
 	b.Run("reclaim", func(b *testing.B) {
-		h, err := pool.NewHandles(pool.HandlesConfig[string, *handle]{
+		h, err := handles.New(handles.Config[string, *handle]{
 			Open:        func(context.Context, string) (*handle, error) { return &handle{}, nil },
 			IdleTimeout: handlesIdle,
 			MaxOpen:     handlesMaxOpen,

@@ -120,3 +120,15 @@ func CurrentID() uint64 {
 	}
 	return 0
 }
+
+// WriteAcquiredAt ends a late holder's error with where it acquired what it
+// holds (a trace from [Trace.String]), or, when trace is empty, with the
+// setting that would have recorded it.
+func WriteAcquiredAt(b *strings.Builder, trace, setting string) {
+	if trace == "" {
+		b.WriteString(" (acquire stack not recorded: set " + setting + ")")
+		return
+	}
+	b.WriteString(", acquired at:\n")
+	b.WriteString(strings.TrimSuffix(trace, "\n"))
+}

@@ -4,10 +4,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reclaim-go/reclaim/internal/stack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/reclaim-go/reclaim/internal/stack"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

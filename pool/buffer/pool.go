@@ -1,4 +1,4 @@
-package pool
+package buffer
 
 import (
 	"fmt"
@@ -9,20 +9,20 @@ import (
 	"sync/atomic"
 )
 
-// A BufferPool lends [Buffer] values and takes them back. It keeps them in
+// A Pool lends [Buffer] values and takes them back. It keeps them in
 // size classes, powers of two, one sync.Pool per class, so that a Get never
 // receives twice its request rounded up to a power of two, or more. It
-// bounds what it keeps: buffers larger than [MaxBufferSize] are discarded on
+// bounds what it keeps: buffers larger than [MaxSize] are discarded on
 // Close, and so is any buffer that would take the capacity parked in the pool
-// over [MaxRetainedBytes].
+// over [MaxRetained].
 //
-// A zero BufferPool is ready to use with the default limits; [NewBufferPool]
+// A zero Pool is ready to use with the default limits; [NewPool]
 // makes one with options. All methods are safe for concurrent use. A
-// BufferPool must not be copied after first use. It needs no closing: when
+// Pool must not be copied after first use. It needs no closing: when
 // it becomes unreachable the garbage collector reclaims it and its buffers.
-type BufferPool struct {
+type Pool struct {
 	ready atomic.Bool // set once the fields below are
-	mu    sync.Mutex  // serializes the lazy setup of a zero BufferPool
+	mu    sync.Mutex  // serializes the lazy setup of a zero Pool
 
 	cfg         bufferConfig
 	scrubbing   bool       // cfg.zero || cfg.poison, for the hot path
@@ -34,14 +34,14 @@ type BufferPool struct {
 	classes [numClasses]sync.Pool // of *Buffer, parked
 }
 
-// BufferStats is a snapshot of a [BufferPool], returned by
-// [BufferPool.Stats]. Taken while buffers come and go, its fields may each
+// Stats is a snapshot of a [Pool], returned by
+// [Pool.Stats]. Taken while buffers come and go, its fields may each
 // be off by the traffic during the reading.
-type BufferStats struct {
+type Stats struct {
 	// Pool status
 
 	// RetainedBytes is the capacity of the buffers parked in the pool,
-	// waiting for a Get. It never exceeds MaxRetainedBytes. A parked buffer
+	// waiting for a Get. It never exceeds MaxRetained. A parked buffer
 	// that the garbage collector freed (see Collected) is subtracted when its
 	// cleanup runs, shortly after the collection, so until then
 	// RetainedBytes is an upper bound.
@@ -52,10 +52,10 @@ type BufferStats struct {
 	// Hits is the total number of Gets served by a parked buffer.
 	Hits uint64
 	// Misses is the total number of Gets that made a new buffer, including
-	// every Get for more than MaxBufferSize.
+	// every Get for more than MaxSize.
 	Misses uint64
 	// Drops is the total number of Closes that discarded the buffer instead
-	// of parking it: its capacity was above MaxBufferSize, or the budget had
+	// of parking it: its capacity was above MaxSize, or the budget had
 	// no room for it.
 	Drops uint64
 	// Collected is the total number of parked buffers the garbage collector
@@ -63,17 +63,17 @@ type BufferStats struct {
 	Collected uint64
 }
 
-// Defaults of a zero BufferPool and of NewBufferPool without options.
+// Defaults of a zero Pool and of NewPool without options.
 const (
-	defaultMaxBufferSize    = 64 << 10
-	defaultMaxRetainedBytes = 8 << 20
+	defaultMaxSize     = 64 << 10
+	defaultMaxRetained = 8 << 20
 )
 
 // How many shards a pool has; see budget.go.
 const (
 	shardsPerP      = 8
 	maxShards       = 64
-	minShareBuffers = 4 // buffers of MaxBufferSize that a shard's share holds at least
+	minShareBuffers = 4 // buffers of MaxSize that a shard's share holds at least
 )
 
 const poisonByte = 0xDE
@@ -85,9 +85,9 @@ type bufferConfig struct {
 	poison      bool
 }
 
-// A BufferOption configures a BufferPool made by [NewBufferPool]. Options
+// An Option configures a Pool made by [NewPool]. Options
 // apply in order; when two set the same thing, the last one wins.
-type BufferOption interface {
+type Option interface {
 	applyBuffer(*bufferConfig)
 }
 
@@ -95,26 +95,26 @@ type bufferOptionFunc func(*bufferConfig)
 
 func (f bufferOptionFunc) applyBuffer(c *bufferConfig) { f(c) }
 
-// MaxBufferSize sets the capacity, in bytes, of the largest buffer the pool
+// MaxSize sets the capacity, in bytes, of the largest buffer the pool
 // takes back; a larger one is discarded on Close, and a Get for more is
 // served by a new buffer of exactly that size. It also sets the largest size
 // class: n is rounded down to a power of two. n must be between 64 and
 // 1 GiB. The default is 64 KiB.
-func MaxBufferSize(n int) BufferOption {
+func MaxSize(n int) Option {
 	return bufferOptionFunc(func(c *bufferConfig) { c.maxSize = n })
 }
 
-// MaxRetainedBytes sets the budget of the pool: the total capacity, in bytes,
+// MaxRetained sets the budget of the pool: the total capacity, in bytes,
 // of the buffers it keeps parked at any time. A Close that would exceed it
-// discards the buffer. n must be at least the MaxBufferSize. The default is
+// discards the buffer. n must be at least the MaxSize. The default is
 // 8 MiB.
 //
 // To keep Get and Close free of contention the budget is split into equal
 // shares: eight per GOMAXPROCS, rounded up to a power of two, at most 64, and
-// fewer if a share would hold less than four buffers of MaxBufferSize. Each
+// fewer if a share would hold less than four buffers of MaxSize. Each
 // buffer counts against one share, and one that does not fit its share is
 // discarded even if another share has room.
-func MaxRetainedBytes(n int64) BufferOption {
+func MaxRetained(n int64) Option {
 	return bufferOptionFunc(func(c *bufferConfig) { c.maxRetained = n })
 }
 
@@ -122,7 +122,7 @@ func MaxRetainedBytes(n int64) BufferOption {
 // whether the buffer is kept or discarded, and so does a Write that outgrows
 // the buffer, for the array it leaves: no secret outlives its Buffer in this
 // pool's memory. The cost is proportional to the capacity. Off by default.
-func ZeroOnClose(on bool) BufferOption {
+func ZeroOnClose(on bool) Option {
 	return bufferOptionFunc(func(c *bufferConfig) { c.zero = on })
 }
 
@@ -136,9 +136,9 @@ func ZeroOnClose(on bool) BufferOption {
 //
 // The default is off unless the environment variable RECLAIM_POISON is "1",
 // "on" or "true" (read once, when the first pool is set up). The default
-// applies to [GetBuffer]'s pool too, so a whole test run can be checked
+// applies to [Get]'s pool too, so a whole test run can be checked
 // without changing code. PoisonOnClose takes precedence over [ZeroOnClose].
-func PoisonOnClose(on bool) BufferOption {
+func PoisonOnClose(on bool) Option {
 	return bufferOptionFunc(func(c *bufferConfig) { c.poison = on })
 }
 
@@ -153,27 +153,27 @@ var envPoison = sync.OnceValue(func() bool {
 
 func defaultBufferConfig() bufferConfig {
 	return bufferConfig{
-		maxSize:     defaultMaxBufferSize,
-		maxRetained: defaultMaxRetainedBytes,
+		maxSize:     defaultMaxSize,
+		maxRetained: defaultMaxRetained,
 		poison:      envPoison(),
 	}
 }
 
 func (c *bufferConfig) validate() error {
 	if c.maxSize < minClassSize || c.maxSize > 1<<maxClassShift {
-		return fmt.Errorf("pool: MaxBufferSize must be between %d and %d bytes, got %d",
+		return fmt.Errorf("buffer: MaxSize must be between %d and %d bytes, got %d",
 			minClassSize, 1<<maxClassShift, c.maxSize)
 	}
 	if c.maxRetained < int64(c.maxSize) {
-		return fmt.Errorf("pool: MaxRetainedBytes must be at least MaxBufferSize (%d), got %d",
+		return fmt.Errorf("buffer: MaxRetained must be at least MaxSize (%d), got %d",
 			c.maxSize, c.maxRetained)
 	}
 	return nil
 }
 
-// NewBufferPool returns a BufferPool configured by opts. It returns an error
+// NewPool returns a Pool configured by opts. It returns an error
 // naming the option when a limit is out of range.
-func NewBufferPool(opts ...BufferOption) (*BufferPool, error) {
+func NewPool(opts ...Option) (*Pool, error) {
 	cfg := defaultBufferConfig()
 	for _, o := range opts {
 		o.applyBuffer(&cfg)
@@ -181,13 +181,13 @@ func NewBufferPool(opts ...BufferOption) (*BufferPool, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	p := new(BufferPool)
+	p := new(Pool)
 	p.setup(cfg)
 	return p, nil
 }
 
 // setup fixes the pool's configuration. Caller must own p or hold p.mu.
-func (p *BufferPool) setup(cfg bufferConfig) {
+func (p *Pool) setup(cfg bufferConfig) {
 	p.top = classOf(cfg.maxSize)
 	cfg.maxSize = classSize(p.top) // rounded down to a power of two
 	p.cfg = cfg
@@ -204,7 +204,7 @@ func (p *BufferPool) setup(cfg bufferConfig) {
 	p.ready.Store(true)
 }
 
-func (p *BufferPool) lazySetup() {
+func (p *Pool) lazySetup() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.ready.Load() {
@@ -213,14 +213,14 @@ func (p *BufferPool) lazySetup() {
 }
 
 // Get returns an empty Buffer with a capacity of at least sizeHint bytes and,
-// if sizeHint is at most the pool's [MaxBufferSize], less than twice
+// if sizeHint is at most the pool's [MaxSize], less than twice
 // sizeHint rounded up to a power of two (and at least 64). A sizeHint of 0
 // asks for a small buffer that grows as it is written. Get allocates only
 // when no parked buffer of the size is at hand. It panics if sizeHint is
 // negative.
 //
 // The caller owns the Buffer until it calls [Buffer.Close].
-func (p *BufferPool) Get(sizeHint int) *Buffer {
+func (p *Pool) Get(sizeHint int) *Buffer {
 	if sizeHint < 0 {
 		panicNegativeHint(sizeHint)
 	}
@@ -237,7 +237,7 @@ func (p *BufferPool) Get(sizeHint int) *Buffer {
 	}
 	b := v.(*Buffer)
 	if b.state != bufParked {
-		panic("bug: pool: a Buffer in the pool was not parked")
+		panic("bug: buffer: a Buffer in the pool was not parked")
 	}
 	if p.cfg.poison {
 		checkPoison(b.buf[:cap(b.buf)])
@@ -249,15 +249,15 @@ func (p *BufferPool) Get(sizeHint int) *Buffer {
 }
 
 func panicNegativeHint(n int) {
-	panic(fmt.Sprintf("pool: BufferPool.Get with negative sizeHint %d", n))
+	panic(fmt.Sprintf("buffer: Pool.Get with negative sizeHint %d", n))
 }
 
 // Stats returns a snapshot of the pool's counters.
-func (p *BufferPool) Stats() BufferStats {
+func (p *Pool) Stats() Stats {
 	if !p.ready.Load() {
 		p.lazySetup()
 	}
-	var st BufferStats
+	var st Stats
 	for i := range p.shards {
 		s := &p.shards[i]
 		for c := range s.hits {
@@ -271,7 +271,7 @@ func (p *BufferPool) Stats() BufferStats {
 	return st
 }
 
-func (p *BufferPool) newBuffer(size int, pooled bool) *Buffer {
+func (p *Pool) newBuffer(size int, pooled bool) *Buffer {
 	s := &p.shards[int(p.nextShard.Add(1))%len(p.shards)]
 	s.misses.Add(1)
 	b := &Buffer{buf: make([]byte, 0, size), pool: p, shard: s}
@@ -282,7 +282,7 @@ func (p *BufferPool) newBuffer(size int, pooled bool) *Buffer {
 }
 
 // put parks b for a later Get, or discards it.
-func (p *BufferPool) put(b *Buffer) {
+func (p *Pool) put(b *Buffer) {
 	n := cap(b.buf)
 	if p.scrubbing {
 		p.scrub(b.buf[:n])
@@ -294,7 +294,7 @@ func (p *BufferPool) put(b *Buffer) {
 	}
 	if n != classSize(c) {
 		// The shard's accounting counts a hit in class c as classSize(c) bytes.
-		panic("bug: pool: a pooled Buffer's capacity is not a class size")
+		panic("bug: buffer: a pooled Buffer's capacity is not a class size")
 	}
 	if !b.shard.park(int64(n), p.shardBudget, p.top) {
 		p.drop(b)
@@ -309,7 +309,7 @@ func (p *BufferPool) put(b *Buffer) {
 	p.classes[c].Put(b)
 }
 
-func (p *BufferPool) drop(b *Buffer) {
+func (p *Pool) drop(b *Buffer) {
 	b.shard.drops.Add(1)
 	b.state = bufClosed
 	b.buf = nil
@@ -326,7 +326,7 @@ func (b *Buffer) reissue() *Buffer {
 }
 
 // scrub overwrites memory a Buffer lets go of, as the options ask.
-func (p *BufferPool) scrub(mem []byte) {
+func (p *Pool) scrub(mem []byte) {
 	switch {
 	case p.cfg.poison:
 		for i := range mem {
@@ -341,18 +341,18 @@ func (p *BufferPool) scrub(mem []byte) {
 func checkPoison(mem []byte) {
 	for i, c := range mem {
 		if c != poisonByte {
-			panic(fmt.Sprintf("pool: Buffer memory written after Close (byte %d of %d); was a slice from Bytes kept?", i, len(mem)))
+			panic(fmt.Sprintf("buffer: Buffer memory written after Close (byte %d of %d); was a slice from Bytes kept?", i, len(mem)))
 		}
 	}
 }
 
-// defaultBuffers is the pool behind GetBuffer.
-var defaultBuffers BufferPool
+// defaultBuffers is the pool behind Get.
+var defaultBuffers Pool
 
-// GetBuffer returns an empty Buffer from the default pool, with a capacity of
-// at least sizeHint bytes; see [BufferPool.Get]. The default pool has the
+// Get returns an empty Buffer from the default pool, with a capacity of
+// at least sizeHint bytes; see [Pool.Get]. The default pool has the
 // default limits: buffers up to 64 KiB are kept, 8 MiB at most.
-func GetBuffer(sizeHint int) *Buffer { return defaultBuffers.Get(sizeHint) }
+func Get(sizeHint int) *Buffer { return defaultBuffers.Get(sizeHint) }
 
-// DefaultBufferPool returns the pool behind [GetBuffer], for its Stats.
-func DefaultBufferPool() *BufferPool { return &defaultBuffers }
+// Default returns the pool behind [Get], for its Stats.
+func Default() *Pool { return &defaultBuffers }

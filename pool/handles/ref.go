@@ -1,4 +1,4 @@
-package pool
+package handles
 
 import (
 	"errors"
@@ -10,9 +10,9 @@ import (
 
 // ErrRefClosed is returned by [Ref.Close] when the reference was already
 // closed, through this copy or another, and by Close of the zero Ref.
-var ErrRefClosed = errors.New("pool: Ref already closed")
+var ErrRefClosed = errors.New("handles: Ref already closed")
 
-// Ref is a reference to a shared handle, returned by [Handles.Get]. The
+// Ref is a reference to a shared handle, returned by [Cache.Get]. The
 // handle stays open at least until the reference is closed.
 //
 // A Ref is a small value that may be copied, but the reference it stands
@@ -37,7 +37,7 @@ type Ref[K comparable, V any] struct {
 // Value returns the handle. It panics if the reference is closed.
 func (r Ref[K, V]) Value() V {
 	if r.slot == nil || r.slot.gen.Load() != r.gen {
-		panic("pool: Value of a closed Ref")
+		panic("handles: Value of a closed Ref")
 	}
 	return r.v
 }
@@ -46,7 +46,7 @@ func (r Ref[K, V]) Value() V {
 // the handle becomes idle and is closed after IdleTimeout, or at once if
 // more than MaxOpen handles are open or the cache is closed; an error from
 // closing it then goes to the configured handlers (see
-// [HandlesConfig.Logger]), not to the caller. Close returns [ErrRefClosed]
+// [Config.Logger]), not to the caller. Close returns [ErrRefClosed]
 // if the reference was already closed, and nil otherwise.
 //
 // Close takes no lock when the handle stays open: it can run in parallel
@@ -91,7 +91,7 @@ func (r Ref[K, V]) Close() error {
 // The generation is odd while the holder is in use; it tells a live
 // reference from an old copy.
 type holder[K comparable, V any] struct {
-	h   *Handles[K, V]
+	h   *Cache[K, V]
 	e   *handleEntry[K, V]
 	gen atomic.Uint64 // odd while in use; bumped by Get and by Close
 
@@ -106,17 +106,17 @@ func (x *holder[K, V]) inUse() bool { return x.gen.Load()%2 == 1 }
 // holderSlots recycles the holders of one entry. The first is inline and
 // free whenever its generation is even: a handle held by one holder at a
 // time, the common case, needs nothing more. Get takes the others under
-// Handles.mu; Ref.Close gives them back without it, onto returned, a stack
+// Cache.mu; Ref.Close gives them back without it, onto returned, a stack
 // with one consumer (Get, under the lock), so it needs no ABA protection.
 type holderSlots[K comparable, V any] struct {
 	first    holder[K, V]
 	returned atomic.Pointer[holder[K, V]]
-	free     []*holder[K, V] // guarded by Handles.mu
-	more     []*holder[K, V] // every other holder, for Handles.Close's report; guarded by Handles.mu
+	free     []*holder[K, V] // guarded by Cache.mu
+	more     []*holder[K, V] // every other holder, for Cache.Close's report; guarded by Cache.mu
 }
 
 // each calls fn with every holder of the entry. Caller must hold
-// Handles.mu.
+// Cache.mu.
 func (s *holderSlots[K, V]) each(fn func(*holder[K, V])) {
 	fn(&s.first)
 	for _, x := range s.more {
@@ -136,7 +136,7 @@ func (s *holderSlots[K, V]) put(x *holder[K, V]) {
 
 // refLocked hands out a reference to e, whose refs the caller has counted.
 // Caller must hold h.mu.
-func (h *Handles[K, V]) refLocked(e *handleEntry[K, V], trace stack.Trace) Ref[K, V] {
+func (h *Cache[K, V]) refLocked(e *handleEntry[K, V], trace stack.Trace) Ref[K, V] {
 	s := &e.slots
 	x := &s.first
 	if x.inUse() {

@@ -1,4 +1,4 @@
-package pool_test
+package handles_test
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/multierr"
 
-	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/pool/handles"
 )
 
 // conn is a fake handle that fails the test if it is closed twice or used
@@ -79,17 +79,17 @@ func (o *opener) live() []string {
 	return keys
 }
 
-func newHandles(t *testing.T, o *opener, cfg pool.HandlesConfig[string, *conn]) *pool.Handles[string, *conn] {
+func newCache(t *testing.T, o *opener, cfg handles.Config[string, *conn]) *handles.Cache[string, *conn] {
 	t.Helper()
 	if cfg.Open == nil {
 		cfg.Open = o.open
 	}
-	h, err := pool.NewHandles(cfg)
+	h, err := handles.New(cfg)
 	require.NoError(t, err)
 	return h
 }
 
-func get(t *testing.T, h *pool.Handles[string, *conn], key string) pool.Ref[string, *conn] {
+func get(t *testing.T, h *handles.Cache[string, *conn], key string) handles.Ref[string, *conn] {
 	t.Helper()
 	r, err := h.Get(t.Context(), key)
 	require.NoError(t, err)
@@ -104,34 +104,34 @@ func janitors() int {
 	return bytes.Count(buf, []byte(").runJanitor("))
 }
 
-func TestNewHandlesRejectsInvalidConfig(t *testing.T) {
+func TestNewRejectsInvalidConfig(t *testing.T) {
 	open := func(context.Context, string) (*conn, error) { return nil, nil }
 	for _, tc := range []struct {
 		name string
-		cfg  pool.HandlesConfig[string, *conn]
+		cfg  handles.Config[string, *conn]
 		want string
 	}{
-		{"no Open", pool.HandlesConfig[string, *conn]{}, "HandlesConfig.Open"},
-		{"negative IdleTimeout", pool.HandlesConfig[string, *conn]{Open: open, IdleTimeout: -1}, "HandlesConfig.IdleTimeout"},
-		{"negative MaxOpen", pool.HandlesConfig[string, *conn]{Open: open, MaxOpen: -1}, "HandlesConfig.MaxOpen"},
+		{"no Open", handles.Config[string, *conn]{}, "Config.Open"},
+		{"negative IdleTimeout", handles.Config[string, *conn]{Open: open, IdleTimeout: -1}, "Config.IdleTimeout"},
+		{"negative MaxOpen", handles.Config[string, *conn]{Open: open, MaxOpen: -1}, "Config.MaxOpen"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := pool.NewHandles(tc.cfg)
+			h, err := handles.New(tc.cfg)
 			assert.Nil(t, h)
 			assert.ErrorContains(t, err, tc.want)
 		})
 	}
 	t.Run("V without Close", func(t *testing.T) {
-		_, err := pool.NewHandles(pool.HandlesConfig[string, int]{
+		_, err := handles.New(handles.Config[string, int]{
 			Open: func(context.Context, string) (int, error) { return 0, nil },
 		})
-		assert.ErrorContains(t, err, "HandlesConfig.Close is required: int does not implement io.Closer")
+		assert.ErrorContains(t, err, "Config.Close is required: int does not implement io.Closer")
 	})
 }
 
-func TestHandlesGetSharesOneHandlePerKey(t *testing.T) {
+func TestCacheGetSharesOneHandlePerKey(t *testing.T) {
 	var o opener
-	h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{})
+	h := newCache(t, &o, handles.Config[string, *conn]{})
 	a1 := get(t, h, "a")
 	a2 := get(t, h, "a")
 	b := get(t, h, "b")
@@ -140,7 +140,7 @@ func TestHandlesGetSharesOneHandlePerKey(t *testing.T) {
 	assert.Equal(t, 1, o.opens("a"))
 
 	s := h.Stats()
-	assert.Equal(t, pool.HandlesStats{Open: 2, Held: 2, Refs: 3, Hits: 1, Misses: 2}, s)
+	assert.Equal(t, handles.Stats{Open: 2, Held: 2, Refs: 3, Hits: 1, Misses: 2}, s)
 
 	require.NoError(t, a1.Close())
 	require.NoError(t, b.Close())
@@ -153,12 +153,12 @@ func TestHandlesGetSharesOneHandlePerKey(t *testing.T) {
 	require.NoError(t, a2.Close())
 	require.NoError(t, h.Close(t.Context()))
 	assert.Empty(t, o.live())
-	assert.Equal(t, pool.HandlesStats{Hits: 1, Misses: 2}, h.Stats())
+	assert.Equal(t, handles.Stats{Hits: 1, Misses: 2}, h.Stats())
 }
 
-func TestHandlesUsesTheConfiguredClose(t *testing.T) {
+func TestCacheUsesTheConfiguredClose(t *testing.T) {
 	var closed []int
-	h, err := pool.NewHandles(pool.HandlesConfig[int, int]{
+	h, err := handles.New(handles.Config[int, int]{
 		Open:  func(_ context.Context, key int) (int, error) { return key * 10, nil },
 		Close: func(v int) error { closed = append(closed, v); return nil },
 	})
@@ -174,20 +174,20 @@ func TestHandlesUsesTheConfiguredClose(t *testing.T) {
 func TestRefClosedTwiceNeverReleasesAnotherReference(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var o opener
-		h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{IdleTimeout: time.Second})
+		h := newCache(t, &o, handles.Config[string, *conn]{IdleTimeout: time.Second})
 		mine := get(t, h, "a")
 		theirs := get(t, h, "a")
 		copied := mine
 
 		require.NoError(t, mine.Close())
-		assert.ErrorIs(t, copied.Close(), pool.ErrRefClosed)
-		assert.ErrorIs(t, mine.Close(), pool.ErrRefClosed)
-		assert.PanicsWithValue(t, "pool: Value of a closed Ref", func() { copied.Value() })
+		assert.ErrorIs(t, copied.Close(), handles.ErrRefClosed)
+		assert.ErrorIs(t, mine.Close(), handles.ErrRefClosed)
+		assert.PanicsWithValue(t, "handles: Value of a closed Ref", func() { copied.Value() })
 
 		// The next Get reuses mine's slot; the stale copy still cannot
 		// release it.
 		next := get(t, h, "a")
-		assert.ErrorIs(t, copied.Close(), pool.ErrRefClosed)
+		assert.ErrorIs(t, copied.Close(), handles.ErrRefClosed)
 		assert.Equal(t, 2, h.Stats().Refs)
 
 		time.Sleep(time.Hour)
@@ -200,15 +200,15 @@ func TestRefClosedTwiceNeverReleasesAnotherReference(t *testing.T) {
 }
 
 func TestZeroRefIsClosed(t *testing.T) {
-	var r pool.Ref[string, *conn]
-	assert.ErrorIs(t, r.Close(), pool.ErrRefClosed)
+	var r handles.Ref[string, *conn]
+	assert.ErrorIs(t, r.Close(), handles.ErrRefClosed)
 	assert.Panics(t, func() { r.Value() })
 }
 
-func TestHandlesClosesIdleHandlesAfterIdleTimeoutFromTheLastRelease(t *testing.T) {
+func TestCacheClosesIdleHandlesAfterIdleTimeoutFromTheLastRelease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var o opener
-		h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{IdleTimeout: 10 * time.Second})
+		h := newCache(t, &o, handles.Config[string, *conn]{IdleTimeout: 10 * time.Second})
 		r := get(t, h, "a")
 		time.Sleep(time.Minute) // held: never expires
 		synctest.Wait()
@@ -232,11 +232,11 @@ func TestHandlesClosesIdleHandlesAfterIdleTimeoutFromTheLastRelease(t *testing.T
 	})
 }
 
-func TestHandlesRunsOneJanitorOnlyWhileHandlesAreIdle(t *testing.T) {
+func TestCacheRunsOneJanitorOnlyWhileHandlesAreIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const idle = 10 * time.Second
 		var o opener
-		h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{IdleTimeout: idle})
+		h := newCache(t, &o, handles.Config[string, *conn]{IdleTimeout: idle})
 		a, b := get(t, h, "a"), get(t, h, "b")
 		synctest.Wait()
 		assert.Zero(t, janitors(), "nothing idle yet")
@@ -273,10 +273,10 @@ func TestHandlesRunsOneJanitorOnlyWhileHandlesAreIdle(t *testing.T) {
 	})
 }
 
-func TestHandlesWithoutIdleTimeoutRunNoJanitor(t *testing.T) {
+func TestCachesWithoutIdleTimeoutRunNoJanitor(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var o opener
-		h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{MaxOpen: 4})
+		h := newCache(t, &o, handles.Config[string, *conn]{MaxOpen: 4})
 		require.NoError(t, get(t, h, "a").Close())
 		synctest.Wait()
 		assert.Zero(t, janitors())
@@ -286,10 +286,10 @@ func TestHandlesWithoutIdleTimeoutRunNoJanitor(t *testing.T) {
 	})
 }
 
-func TestHandlesMaxOpenEvictsTheLeastRecentlyReleasedIdleHandle(t *testing.T) {
+func TestCacheMaxOpenEvictsTheLeastRecentlyReleasedIdleHandle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var o opener
-		h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{MaxOpen: 2, IdleTimeout: time.Hour})
+		h := newCache(t, &o, handles.Config[string, *conn]{MaxOpen: 2, IdleTimeout: time.Hour})
 		a, b := get(t, h, "a"), get(t, h, "b")
 		require.NoError(t, b.Close()) // released first, although opened last
 		time.Sleep(time.Second)
@@ -303,9 +303,9 @@ func TestHandlesMaxOpenEvictsTheLeastRecentlyReleasedIdleHandle(t *testing.T) {
 	})
 }
 
-func TestHandlesMaxOpenClosesAHandleEvictedWhileHeldOnItsLastRelease(t *testing.T) {
+func TestCacheMaxOpenClosesAHandleEvictedWhileHeldOnItsLastRelease(t *testing.T) {
 	var o opener
-	h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{MaxOpen: 2, IdleTimeout: time.Hour})
+	h := newCache(t, &o, handles.Config[string, *conn]{MaxOpen: 2, IdleTimeout: time.Hour})
 	a, b := get(t, h, "a"), get(t, h, "b")
 	a2 := get(t, h, "a")
 	c := get(t, h, "c") // every handle is held: open beyond MaxOpen rather than wait
@@ -351,11 +351,11 @@ func (b *blockingOpener) open(ctx context.Context, key string) (*conn, error) {
 
 // getAsync runs Get in a goroutine and returns a channel with its result.
 type result struct {
-	ref pool.Ref[string, *conn]
+	ref handles.Ref[string, *conn]
 	err error
 }
 
-func getAsync(ctx context.Context, h *pool.Handles[string, *conn], key string) <-chan result {
+func getAsync(ctx context.Context, h *handles.Cache[string, *conn], key string) <-chan result {
 	ch := make(chan result, 1)
 	go func() {
 		r, err := h.Get(ctx, key)
@@ -364,10 +364,10 @@ func getAsync(ctx context.Context, h *pool.Handles[string, *conn], key string) <
 	return ch
 }
 
-func TestHandlesConcurrentGetsOfAMissingKeyOpenItOnce(t *testing.T) {
+func TestCacheConcurrentGetsOfAMissingKeyOpenItOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &blockingOpener{release: make(chan error)}
-		h := newHandles(t, &b.opener, pool.HandlesConfig[string, *conn]{Open: b.open})
+		h := newCache(t, &b.opener, handles.Config[string, *conn]{Open: b.open})
 		var results []<-chan result
 		for range 10 {
 			results = append(results, getAsync(t.Context(), h, "a"))
@@ -393,17 +393,17 @@ func TestHandlesConcurrentGetsOfAMissingKeyOpenItOnce(t *testing.T) {
 	})
 }
 
-func TestHandlesGetWaitingForAnOpenHonoursItsContext(t *testing.T) {
+func TestCacheGetWaitingForAnOpenHonoursItsContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &blockingOpener{release: make(chan error)}
-		h := newHandles(t, &b.opener, pool.HandlesConfig[string, *conn]{Open: b.open})
+		h := newCache(t, &b.opener, handles.Config[string, *conn]{Open: b.open})
 		opener := getAsync(t.Context(), h, "a")
 		synctest.Wait()
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
 		_, err := h.Get(ctx, "a")
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.ErrorContains(t, err, "pool: waiting for handle a to open")
+		assert.ErrorContains(t, err, "handles: waiting for handle a to open")
 
 		b.release <- nil
 		res := <-opener
@@ -413,11 +413,11 @@ func TestHandlesGetWaitingForAnOpenHonoursItsContext(t *testing.T) {
 	})
 }
 
-func TestHandlesOpenErrorGoesToEveryWaiterAndIsNotCached(t *testing.T) {
+func TestCacheOpenErrorGoesToEveryWaiterAndIsNotCached(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		errDown := errors.New("host down")
 		b := &blockingOpener{release: make(chan error)}
-		h := newHandles(t, &b.opener, pool.HandlesConfig[string, *conn]{Open: b.open})
+		h := newCache(t, &b.opener, handles.Config[string, *conn]{Open: b.open})
 		var results []<-chan result
 		for range 3 {
 			results = append(results, getAsync(t.Context(), h, "a"))
@@ -445,10 +445,10 @@ func TestHandlesOpenErrorGoesToEveryWaiterAndIsNotCached(t *testing.T) {
 	})
 }
 
-func TestHandlesWaitersRetryWhenTheOpeningGetIsCancelled(t *testing.T) {
+func TestCacheWaitersRetryWhenTheOpeningGetIsCancelled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &blockingOpener{release: make(chan error)}
-		h := newHandles(t, &b.opener, pool.HandlesConfig[string, *conn]{Open: b.open})
+		h := newCache(t, &b.opener, handles.Config[string, *conn]{Open: b.open})
 		ctx, cancel := context.WithCancel(t.Context())
 		first := getAsync(ctx, h, "a")
 		synctest.Wait()
@@ -467,10 +467,10 @@ func TestHandlesWaitersRetryWhenTheOpeningGetIsCancelled(t *testing.T) {
 	})
 }
 
-func TestHandlesOpenPanicLetsWaitersRetry(t *testing.T) {
+func TestCacheOpenPanicLetsWaitersRetry(t *testing.T) {
 	var calls atomic.Int32
 	var o opener
-	h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{
+	h := newCache(t, &o, handles.Config[string, *conn]{
 		Open: func(ctx context.Context, key string) (*conn, error) {
 			if calls.Add(1) == 1 {
 				panic("boom")
@@ -485,10 +485,10 @@ func TestHandlesOpenPanicLetsWaitersRetry(t *testing.T) {
 	require.NoError(t, h.Close(t.Context()))
 }
 
-func TestHandlesCloseClosesIdleHandlesAndWaitsForHolders(t *testing.T) {
+func TestCacheCloseClosesIdleHandlesAndWaitsForHolders(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var o opener
-		h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{IdleTimeout: time.Hour})
+		h := newCache(t, &o, handles.Config[string, *conn]{IdleTimeout: time.Hour})
 		require.NoError(t, get(t, h, "idle").Close())
 		held := get(t, h, "held")
 
@@ -497,7 +497,7 @@ func TestHandlesCloseClosesIdleHandlesAndWaitsForHolders(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, []string{"held"}, o.live())
 		_, err := h.Get(t.Context(), "held")
-		assert.ErrorIs(t, err, pool.ErrClosed)
+		assert.ErrorIs(t, err, handles.ErrClosed)
 		assert.Zero(t, janitors())
 
 		time.Sleep(time.Minute)
@@ -513,10 +513,10 @@ func TestHandlesCloseClosesIdleHandlesAndWaitsForHolders(t *testing.T) {
 	})
 }
 
-func TestHandlesCloseWaitsForAnOpenInFlight(t *testing.T) {
+func TestCacheCloseWaitsForAnOpenInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &blockingOpener{release: make(chan error)}
-		h := newHandles(t, &b.opener, pool.HandlesConfig[string, *conn]{Open: b.open})
+		h := newCache(t, &b.opener, handles.Config[string, *conn]{Open: b.open})
 		res := getAsync(t.Context(), h, "a")
 		synctest.Wait()
 		closed := make(chan error, 1)
@@ -524,16 +524,16 @@ func TestHandlesCloseWaitsForAnOpenInFlight(t *testing.T) {
 		synctest.Wait()
 
 		b.release <- nil
-		assert.ErrorIs(t, (<-res).err, pool.ErrClosed)
+		assert.ErrorIs(t, (<-res).err, handles.ErrClosed)
 		require.NoError(t, <-closed)
 		assert.Empty(t, b.live())
 	})
 }
 
-func TestHandlesCloseGivesUpOnLateHoldersAndReportsWhereTheyGotTheirReferences(t *testing.T) {
+func TestCacheCloseGivesUpOnLateHoldersAndReportsWhereTheyGotTheirReferences(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var o opener
-		h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{TrackHolders: true})
+		h := newCache(t, &o, handles.Config[string, *conn]{TrackHolders: true})
 		a1, a2, b := get(t, h, "a"), get(t, h, "a"), get(t, h, "b")
 		time.Sleep(time.Minute)
 
@@ -542,12 +542,12 @@ func TestHandlesCloseGivesUpOnLateHoldersAndReportsWhereTheyGotTheirReferences(t
 		err := h.Close(ctx)
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.ErrorContains(t, err, "pool: Handles.Close gave up waiting (3 references still held)")
+		assert.ErrorContains(t, err, "handles: Cache.Close gave up waiting (3 references still held)")
 		assert.Empty(t, o.live(), "late handles are closed")
 
-		var late []*pool.HeldError
+		var late []*handles.HeldError
 		for _, e := range multierr.Errors(err) {
-			var he *pool.HeldError
+			var he *handles.HeldError
 			if errors.As(e, &he) {
 				late = append(late, he)
 			}
@@ -557,9 +557,9 @@ func TestHandlesCloseGivesUpOnLateHoldersAndReportsWhereTheyGotTheirReferences(t
 		for _, he := range late {
 			keys = append(keys, he.Key.(string))
 			assert.Equal(t, time.Minute+5*time.Second, he.Held)
-			assert.Contains(t, he.Stack(), "TestHandlesCloseGivesUpOnLateHolders")
+			assert.Contains(t, he.Stack(), "TestCacheCloseGivesUpOnLateHolders")
 			assert.Contains(t, he.Error(), "still held after 1m5s, acquired at:\n")
-			assert.Contains(t, he.Error(), "handles_test.go:")
+			assert.Contains(t, he.Error(), "cache_test.go:")
 		}
 		slices.Sort(keys)
 		assert.Equal(t, []string{"a", "a", "b"}, keys)
@@ -569,33 +569,33 @@ func TestHandlesCloseGivesUpOnLateHoldersAndReportsWhereTheyGotTheirReferences(t
 		require.NoError(t, a1.Close())
 		require.NoError(t, a2.Close())
 		require.NoError(t, b.Close())
-		assert.Equal(t, pool.HandlesStats{Misses: 2, Hits: 1}, h.Stats())
+		assert.Equal(t, handles.Stats{Misses: 2, Hits: 1}, h.Stats())
 	})
 }
 
-func TestHandlesCloseSaysWhenHolderStacksWereNotRecorded(t *testing.T) {
+func TestCacheCloseSaysWhenHolderStacksWereNotRecorded(t *testing.T) {
 	var o opener
-	h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{})
+	h := newCache(t, &o, handles.Config[string, *conn]{})
 	r := get(t, h, "a")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	err := h.Close(ctx)
 	assert.ErrorIs(t, err, context.Canceled)
-	var he *pool.HeldError
+	var he *handles.HeldError
 	require.ErrorAs(t, err, &he)
-	assert.Equal(t, "pool: handle a still held (acquire stack not recorded: set HandlesConfig.TrackHolders)", he.Error())
+	assert.Equal(t, "handles: handle a still held (acquire stack not recorded: set Config.TrackHolders)", he.Error())
 	assert.Empty(t, he.Stack())
 	require.NoError(t, r.Close())
 }
 
-func TestHandlesNeverDropCloseErrors(t *testing.T) {
+func TestCacheNeverDropsCloseErrors(t *testing.T) {
 	errDisk := errors.New("disk full")
 	// evictBoth closes a and b in the background (through MaxOpen), then
-	// c through Handles.Close.
-	evictBoth := func(t *testing.T, cfg pool.HandlesConfig[string, *conn]) error {
+	// c through Cache.Close.
+	evictBoth := func(t *testing.T, cfg handles.Config[string, *conn]) error {
 		o := opener{closeErr: errDisk}
 		cfg.MaxOpen = 1
-		h := newHandles(t, &o, cfg)
+		h := newCache(t, &o, cfg)
 		for _, key := range []string{"a", "b", "c"} {
 			require.NoError(t, get(t, h, key).Close())
 		}
@@ -606,25 +606,25 @@ func TestHandlesNeverDropCloseErrors(t *testing.T) {
 	}
 
 	t.Run("returned by Close without a handler", func(t *testing.T) {
-		err := evictBoth(t, pool.HandlesConfig[string, *conn]{})
+		err := evictBoth(t, handles.Config[string, *conn]{})
 		errs := multierr.Errors(err)
 		require.Len(t, errs, 3)
 		for _, e := range errs {
 			assert.ErrorIs(t, e, errDisk)
 		}
-		assert.ErrorContains(t, err, "pool: close handle c: disk full")
-		assert.ErrorContains(t, err, "pool: close handle a: disk full")
+		assert.ErrorContains(t, err, "handles: close handle c: disk full")
+		assert.ErrorContains(t, err, "handles: close handle a: disk full")
 	})
 	t.Run("OnCloseError", func(t *testing.T) {
 		var seen []string
-		err := evictBoth(t, pool.HandlesConfig[string, *conn]{
+		err := evictBoth(t, handles.Config[string, *conn]{
 			OnCloseError: func(key string, err error) {
 				assert.Equal(t, errDisk, err)
 				seen = append(seen, key)
 			},
 		})
 		assert.Equal(t, []string{"a", "b", "c"}, seen)
-		assert.Equal(t, "pool: close handle c: disk full", err.Error(), "Close returns the errors of its own closes")
+		assert.Equal(t, "handles: close handle c: disk full", err.Error(), "Close returns the errors of its own closes")
 	})
 	t.Run("Logger", func(t *testing.T) {
 		var buf bytes.Buffer
@@ -636,31 +636,31 @@ func TestHandlesNeverDropCloseErrors(t *testing.T) {
 				return a
 			},
 		}))
-		err := evictBoth(t, pool.HandlesConfig[string, *conn]{Logger: logger})
+		err := evictBoth(t, handles.Config[string, *conn]{Logger: logger})
 		assert.ErrorIs(t, err, errDisk)
 		want := ""
 		for _, key := range []string{"a", "b", "c"} {
-			want += fmt.Sprintf("level=ERROR msg=\"pool: closing handle failed\" key=%s error=\"disk full\"\n", key)
+			want += fmt.Sprintf("level=ERROR msg=\"handles: closing handle failed\" key=%s error=\"disk full\"\n", key)
 		}
 		assert.Equal(t, want, buf.String())
 	})
 	t.Run("kept errors are bounded", func(t *testing.T) {
 		o := opener{closeErr: errDisk}
-		h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{MaxOpen: 1})
+		h := newCache(t, &o, handles.Config[string, *conn]{MaxOpen: 1})
 		for i := range 30 {
 			require.NoError(t, get(t, h, fmt.Sprint(i)).Close())
 		}
 		err := h.Close(t.Context())
 		errs := multierr.Errors(err)
 		require.Len(t, errs, 16+1+1) // kept, the count of the rest, Close's own
-		assert.ErrorContains(t, err, "pool: 13 more handle close errors (not kept)")
+		assert.ErrorContains(t, err, "handles: 13 more handle close errors (not kept)")
 		assert.Equal(t, uint64(30), h.Stats().CloseErrors)
 	})
 }
 
-func TestHandlesGetOnAnOpenHandleAllocatesNothing(t *testing.T) {
+func TestCacheGetOnAnOpenHandleAllocatesNothing(t *testing.T) {
 	var o opener
-	h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{IdleTimeout: time.Hour, MaxOpen: 8})
+	h := newCache(t, &o, handles.Config[string, *conn]{IdleTimeout: time.Hour, MaxOpen: 8})
 	keys := []string{"a", "b", "c", "d"}
 	for _, k := range keys {
 		require.NoError(t, get(t, h, k).Close())
@@ -680,12 +680,12 @@ func TestHandlesGetOnAnOpenHandleAllocatesNothing(t *testing.T) {
 	require.NoError(t, h.Close(ctx))
 }
 
-// TestHandlesConcurrentUse hammers a small cache from many goroutines; run
+// TestCacheConcurrentUse hammers a small cache from many goroutines; run
 // under -race, it checks the locking, and the conns check that no handle is
 // used after Close or closed twice.
-func TestHandlesConcurrentUse(t *testing.T) {
+func TestCacheConcurrentUse(t *testing.T) {
 	var o opener
-	h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{IdleTimeout: 50 * time.Microsecond, MaxOpen: 3})
+	h := newCache(t, &o, handles.Config[string, *conn]{IdleTimeout: 50 * time.Microsecond, MaxOpen: 3})
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {

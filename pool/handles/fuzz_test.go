@@ -1,4 +1,4 @@
-package pool_test
+package handles_test
 
 import (
 	"context"
@@ -12,11 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/multierr"
 
-	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/pool/handles"
 )
 
 // handleModel is the obviously correct, sequential account of what a
-// Handles cache must do, against which FuzzHandles checks the real one.
+// cache must do, against which FuzzHandles checks the real one.
 type handleModel struct {
 	maxOpen int
 	idle    time.Duration
@@ -97,7 +97,7 @@ func runHandlesModel(t *testing.T, data []byte) {
 	errOpen := errors.New("open failed")
 	failNext := false
 	var o opener
-	h := newHandles(t, &o, pool.HandlesConfig[string, *conn]{
+	h := newCache(t, &o, handles.Config[string, *conn]{
 		MaxOpen:     m.maxOpen,
 		IdleTimeout: m.idle,
 		Open: func(ctx context.Context, key string) (*conn, error) {
@@ -107,7 +107,7 @@ func runHandlesModel(t *testing.T, data []byte) {
 			return o.open(ctx, key)
 		},
 	})
-	var refs, closedRefs []pool.Ref[string, *conn]
+	var refs, closedRefs []handles.Ref[string, *conn]
 
 	for step := 0; len(data) >= 2; step, data = step+1, data[2:] {
 		op, arg := data[0]%6, data[1]
@@ -156,7 +156,7 @@ func runHandlesModel(t *testing.T, data []byte) {
 			}
 		case 3: // close a closed reference again
 			if len(closedRefs) > 0 {
-				require.ErrorIs(t, closedRefs[int(arg)%len(closedRefs)].Close(), pool.ErrRefClosed)
+				require.ErrorIs(t, closedRefs[int(arg)%len(closedRefs)].Close(), handles.ErrRefClosed)
 			}
 		case 4: // let time pass
 			time.Sleep(time.Duration(arg%40) * time.Second)
@@ -183,7 +183,7 @@ func runHandlesModel(t *testing.T, data []byte) {
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		late := 0
 		for _, e := range multierr.Errors(err) {
-			var he *pool.HeldError
+			var he *handles.HeldError
 			if errors.As(e, &he) {
 				late++
 			}
@@ -196,7 +196,7 @@ func runHandlesModel(t *testing.T, data []byte) {
 	}
 }
 
-func checkModel(t *testing.T, step int, m *handleModel, o *opener, h *pool.Handles[string, *conn], refs int) {
+func checkModel(t *testing.T, step int, m *handleModel, o *opener, h *handles.Cache[string, *conn], refs int) {
 	t.Helper()
 	want := []string{}
 	held, idle := 0, 0

@@ -1,4 +1,4 @@
-package pool_test
+package handles_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/pool/handles"
 )
 
 // openFDs counts this process's open file descriptors. The count includes
@@ -26,13 +26,13 @@ func openFDs(t testing.TB) int {
 	return len(entries)
 }
 
-// TestHandlesKeepsRealFileDescriptorsWithinMaxOpen reads hundreds of
-// temporary files through a Handles from concurrent readers, while a
+// TestCacheKeepsRealFileDescriptorsWithinMaxOpen reads hundreds of
+// temporary files through a Cache from concurrent readers, while a
 // sampler watches /proc/self/fd: the process must never hold more than
 // MaxOpen descriptors beyond its start, plus one per reader (a reader may
 // hold a handle beyond MaxOpen when every open handle is held); no read may
 // hit a closed file; and Close must give every descriptor back.
-func TestHandlesKeepsRealFileDescriptorsWithinMaxOpen(t *testing.T) {
+func TestCacheKeepsRealFileDescriptorsWithinMaxOpen(t *testing.T) {
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		t.Skip("needs /proc/self/fd")
 	}
@@ -51,7 +51,7 @@ func TestHandlesKeepsRealFileDescriptorsWithinMaxOpen(t *testing.T) {
 	}
 
 	start := openFDs(t)
-	h, err := pool.NewHandles(pool.HandlesConfig[int, *os.File]{
+	h, err := handles.New(handles.Config[int, *os.File]{
 		Open:        func(_ context.Context, i int) (*os.File, error) { return os.Open(names[i]) },
 		IdleTimeout: time.Millisecond,
 		MaxOpen:     maxOpen,

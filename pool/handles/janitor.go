@@ -1,4 +1,4 @@
-package pool
+package handles
 
 import "time"
 
@@ -6,14 +6,14 @@ import "time"
 // handles as their IdleTimeout expires. There is at most one; it sleeps on
 // one timer set to the earliest queued deadline and exits when the queue is
 // empty, so it is started again by the next push. Caller must hold h.mu.
-func (h *Handles[K, V]) startJanitorLocked() {
+func (h *Cache[K, V]) startJanitorLocked() {
 	h.janitor = true
 	done := make(chan struct{})
 	h.janitorDone = done
 	go h.runJanitor(done)
 }
 
-func (h *Handles[K, V]) runJanitor(done chan struct{}) {
+func (h *Cache[K, V]) runJanitor(done chan struct{}) {
 	defer close(done)
 	// The handle whose push started the janitor expires at most
 	// IdleTimeout from now, and every other queued handle later.

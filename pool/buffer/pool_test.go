@@ -1,4 +1,4 @@
-package pool_test
+package buffer_test
 
 import (
 	"fmt"
@@ -13,19 +13,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/pool/buffer"
 )
 
 // noGC turns the collector off for the test, so that sync.Pool keeps what it
 // is given and the counters can be checked exactly.
-func bufNoGC(t *testing.T) {
+func noGC(t *testing.T) {
 	old := debug.SetGCPercent(-1)
 	t.Cleanup(func() { debug.SetGCPercent(old) })
 }
 
 // classCap is the largest capacity Get(n) may hand out when n is at most the
-// pool's MaxBufferSize: just under twice n rounded up to a power of two.
-func bufClassCap(n int) int {
+// pool's MaxSize: just under twice n rounded up to a power of two.
+func classCap(n int) int {
 	c := 64
 	if n > 64 {
 		c = 1 << bits.Len(uint(n-1))
@@ -33,37 +33,37 @@ func bufClassCap(n int) int {
 	return 2*c - 1
 }
 
-func TestNewBufferPoolRejectsInvalidLimitsNamingThem(t *testing.T) {
+func TestNewPoolRejectsInvalidLimitsNamingThem(t *testing.T) {
 	for _, tc := range []struct {
-		opts []pool.BufferOption
+		opts []buffer.Option
 		name string
 	}{
-		{[]pool.BufferOption{pool.MaxBufferSize(63)}, "MaxBufferSize"},
-		{[]pool.BufferOption{pool.MaxBufferSize(-1)}, "MaxBufferSize"},
-		{[]pool.BufferOption{pool.MaxBufferSize(1<<30 + 1)}, "MaxBufferSize"},
-		{[]pool.BufferOption{pool.MaxRetainedBytes(0)}, "MaxRetainedBytes"},
-		{[]pool.BufferOption{pool.MaxBufferSize(1 << 20), pool.MaxRetainedBytes(1<<20 - 1)}, "MaxRetainedBytes"},
+		{[]buffer.Option{buffer.MaxSize(63)}, "MaxSize"},
+		{[]buffer.Option{buffer.MaxSize(-1)}, "MaxSize"},
+		{[]buffer.Option{buffer.MaxSize(1<<30 + 1)}, "MaxSize"},
+		{[]buffer.Option{buffer.MaxRetained(0)}, "MaxRetained"},
+		{[]buffer.Option{buffer.MaxSize(1 << 20), buffer.MaxRetained(1<<20 - 1)}, "MaxRetained"},
 	} {
-		p, err := pool.NewBufferPool(tc.opts...)
+		p, err := buffer.NewPool(tc.opts...)
 		assert.Nil(t, p)
 		if assert.Error(t, err) {
 			assert.Contains(t, err.Error(), tc.name)
-			assert.Contains(t, err.Error(), "pool: ")
+			assert.Contains(t, err.Error(), "buffer: ")
 		}
 	}
-	_, err := pool.NewBufferPool(pool.MaxBufferSize(1<<30), pool.MaxRetainedBytes(1<<30))
+	_, err := buffer.NewPool(buffer.MaxSize(1<<30), buffer.MaxRetained(1<<30))
 	assert.NoError(t, err, "the largest limits are accepted")
 }
 
-func TestBufferPoolGetNegativeSizePanics(t *testing.T) {
-	assert.PanicsWithValue(t, "pool: BufferPool.Get with negative sizeHint -1", func() {
-		pool.GetBuffer(-1)
+func TestPoolGetNegativeSizePanics(t *testing.T) {
+	assert.PanicsWithValue(t, "buffer: Pool.Get with negative sizeHint -1", func() {
+		buffer.Get(-1)
 	})
 }
 
-func TestZeroBufferPoolUsesTheDefaults(t *testing.T) {
-	bufNoGC(t)
-	var p pool.BufferPool
+func TestZeroPoolUsesTheDefaults(t *testing.T) {
+	noGC(t)
+	var p buffer.Pool
 	b := p.Get(64 << 10)
 	b.Close()
 	assert.EqualValues(t, 64<<10, p.Stats().RetainedBytes, "64 KiB is kept")
@@ -74,30 +74,30 @@ func TestZeroBufferPoolUsesTheDefaults(t *testing.T) {
 	assert.EqualValues(t, 2, st.Hits+st.Misses)
 }
 
-func TestBufferPoolGetHandsAtLeastTheHintAndLessThanTwiceItsClass(t *testing.T) {
-	p := newBufferPool(t, pool.MaxBufferSize(1<<20), pool.MaxRetainedBytes(64<<20))
+func TestPoolGetHandsAtLeastTheHintAndLessThanTwiceItsClass(t *testing.T) {
+	p := newPool(t, buffer.MaxSize(1<<20), buffer.MaxRetained(64<<20))
 	for _, n := range []int{0, 1, 63, 64, 65, 100, 1000, 1024, 1025, 4000, 65536, 1<<20 - 1, 1 << 20} {
 		for range 3 { // new, then probably reused
 			b := p.Get(n)
 			c := cap(b.Bytes())
 			assert.GreaterOrEqual(t, c, n, "Get(%d)", n)
-			assert.LessOrEqual(t, c, bufClassCap(n), "Get(%d)", n)
+			assert.LessOrEqual(t, c, classCap(n), "Get(%d)", n)
 			assert.Zero(t, b.Len())
 			b.Write(bufPattern(n, n))
 			b.Close()
 		}
 	}
 	b := p.Get(1<<20 + 1)
-	assert.Equal(t, 1<<20+1, cap(b.Bytes()), "above MaxBufferSize: exactly what was asked")
+	assert.Equal(t, 1<<20+1, cap(b.Bytes()), "above MaxSize: exactly what was asked")
 	b.Close()
 }
 
-func TestBufferPoolNeverHandsASmallRequestALargeBuffer(t *testing.T) {
-	bufNoGC(t)
-	p := newBufferPool(t, pool.MaxBufferSize(1<<20), pool.MaxRetainedBytes(64<<20))
+func TestPoolNeverHandsASmallRequestALargeBuffer(t *testing.T) {
+	noGC(t)
+	p := newPool(t, buffer.MaxSize(1<<20), buffer.MaxRetained(64<<20))
 	// Park large buffers, some asked for large and some that grew large
 	// from a small request.
-	var held []*pool.Buffer
+	var held []*buffer.Buffer
 	for i := range 16 {
 		n := 1 << 20
 		if i%2 == 1 {
@@ -120,11 +120,11 @@ func TestBufferPoolNeverHandsASmallRequestALargeBuffer(t *testing.T) {
 	}
 }
 
-func TestBufferPoolReusesAGrownBufferInItsNewClass(t *testing.T) {
-	bufNoGC(t)
+func TestPoolReusesAGrownBufferInItsNewClass(t *testing.T) {
+	noGC(t)
 	reused := 0
 	for range 100 {
-		p := newBufferPool(t)
+		p := newPool(t)
 		b := p.Get(64)
 		b.Write(bufPattern(1, 5000))
 		require.Equal(t, 8192, cap(b.Bytes()))
@@ -140,9 +140,9 @@ func TestBufferPoolReusesAGrownBufferInItsNewClass(t *testing.T) {
 	assert.Greater(t, reused, 50)
 }
 
-func TestBufferPoolDropsBuffersAboveMaxBufferSize(t *testing.T) {
-	bufNoGC(t)
-	p := newBufferPool(t, pool.MaxBufferSize(100_000)) // rounded down to 64 KiB
+func TestPoolDropsBuffersAboveMaxSize(t *testing.T) {
+	noGC(t)
+	p := newPool(t, buffer.MaxSize(100_000)) // rounded down to 64 KiB
 	big := p.Get(70_000)
 	assert.Equal(t, 70_000, cap(big.Bytes()))
 	big.Close()
@@ -160,10 +160,10 @@ func TestBufferPoolDropsBuffersAboveMaxBufferSize(t *testing.T) {
 	assert.EqualValues(t, 65536, st.RetainedBytes)
 }
 
-func TestBufferPoolDropsWhatTheBudgetHasNoRoomFor(t *testing.T) {
-	bufNoGC(t)
-	// A budget of one MaxBufferSize leaves a single share: exact accounting.
-	p := newBufferPool(t, pool.MaxBufferSize(4096), pool.MaxRetainedBytes(4096))
+func TestPoolDropsWhatTheBudgetHasNoRoomFor(t *testing.T) {
+	noGC(t)
+	// A budget of one MaxSize leaves a single share: exact accounting.
+	p := newPool(t, buffer.MaxSize(4096), buffer.MaxRetained(4096))
 	a, b, c := p.Get(2048), p.Get(2048), p.Get(1024)
 	a.Close()
 	b.Close()
@@ -187,9 +187,9 @@ func TestBufferPoolDropsWhatTheBudgetHasNoRoomFor(t *testing.T) {
 	assert.LessOrEqual(t, st.RetainedBytes, int64(4096))
 }
 
-func TestBufferPoolCountsHitsMissesAndRetainedBytes(t *testing.T) {
-	bufNoGC(t)
-	p := newBufferPool(t)
+func TestPoolCountsHitsMissesAndRetainedBytes(t *testing.T) {
+	noGC(t)
+	p := newPool(t)
 	const gets = 200
 	var retained int64
 	for i := range gets {
@@ -212,22 +212,22 @@ func TestBufferPoolCountsHitsMissesAndRetainedBytes(t *testing.T) {
 	assert.Zero(t, st.Collected)
 }
 
-func TestBufferPoolAllocatesNothingInSteadyState(t *testing.T) {
+func TestPoolAllocatesNothingInSteadyState(t *testing.T) {
 	if bufferRace {
 		t.Skip("the race detector makes sync.Pool drop Puts at random")
 	}
 	data := bufPattern(1, 1024)
-	use := func(get func(int) *pool.Buffer) func() {
+	use := func(get func(int) *buffer.Buffer) func() {
 		return func() {
 			b := get(len(data))
 			b.Write(data)
 			b.Close()
 		}
 	}
-	p := newBufferPool(t)
+	p := newPool(t)
 	assert.Zero(t, testing.AllocsPerRun(1000, use(p.Get)))
 	if os.Getenv("RECLAIM_POISON") == "" {
-		assert.Zero(t, testing.AllocsPerRun(1000, use(pool.GetBuffer)))
+		assert.Zero(t, testing.AllocsPerRun(1000, use(buffer.Get)))
 	}
 }
 
@@ -241,7 +241,7 @@ func TestZeroOnCloseClearsEveryCopyOfTheData(t *testing.T) {
 		}
 		return true
 	}
-	p := newBufferPool(t, pool.ZeroOnClose(true), pool.MaxBufferSize(4096))
+	p := newPool(t, buffer.ZeroOnClose(true), buffer.MaxSize(4096))
 
 	b := p.Get(1024)
 	b.Write(secret[:1000])
@@ -254,7 +254,7 @@ func TestZeroOnCloseClearsEveryCopyOfTheData(t *testing.T) {
 
 	b = p.Get(0)
 	b.Write(secret)
-	b.Write(secret) // 6000 bytes: above MaxBufferSize, dropped on Close
+	b.Write(secret) // 6000 bytes: above MaxSize, dropped on Close
 	dropped := b.Bytes()[:cap(b.Bytes())]
 	b.Close()
 	assert.EqualValues(t, 1, p.Stats().Drops)
@@ -270,8 +270,8 @@ func TestZeroOnCloseClearsEveryCopyOfTheData(t *testing.T) {
 }
 
 func TestPoisonOnCloseCatchesEveryUseAfterClose(t *testing.T) {
-	bufNoGC(t)
-	p := newBufferPool(t, pool.PoisonOnClose(true))
+	noGC(t)
+	p := newPool(t, buffer.PoisonOnClose(true))
 
 	b := p.Get(100)
 	b.WriteString("data")
@@ -283,8 +283,8 @@ func TestPoisonOnCloseCatchesEveryUseAfterClose(t *testing.T) {
 	// one stays caught even then.
 	next := p.Get(100)
 	assert.NotSame(t, b, next)
-	assert.PanicsWithValue(t, "pool: Buffer used after Close", func() { b.WriteString("late") })
-	assert.PanicsWithValue(t, "pool: Buffer closed twice", func() { b.Close() })
+	assert.PanicsWithValue(t, "buffer: Buffer used after Close", func() { b.WriteString("late") })
+	assert.PanicsWithValue(t, "buffer: Buffer closed twice", func() { b.Close() })
 	next.WriteString("next holder's data")
 	assert.Equal(t, "next holder's data", next.String(), "the late calls did not touch it")
 	next.Close()
@@ -292,7 +292,7 @@ func TestPoisonOnCloseCatchesEveryUseAfterClose(t *testing.T) {
 	// A write through a slice kept past Close is found when the memory is
 	// handed out again. (sync.Pool may let go of the memory instead, one
 	// Put in four under the race detector: then try again.)
-	const msg = "pool: Buffer memory written after Close (byte 0 of 2048); was a slice from Bytes kept?"
+	const msg = "buffer: Buffer memory written after Close (byte 0 of 2048); was a slice from Bytes kept?"
 	caught := false
 	for attempt := 0; attempt < 50 && !caught; attempt++ {
 		b := p.Get(2000)
@@ -318,7 +318,7 @@ func TestPoisonOnCloseCatchesEveryUseAfterClose(t *testing.T) {
 // RECLAIM_POISON set and checks that the default pool poisons.
 func TestPoisonEnvironmentVariable(t *testing.T) {
 	if os.Getenv("POOL_TEST_POISON_CHILD") == "1" {
-		b := pool.GetBuffer(100)
+		b := buffer.Get(100)
 		b.WriteString("secret")
 		kept := b.Bytes()
 		b.Close()
@@ -344,15 +344,15 @@ func TestPoisonEnvironmentVariable(t *testing.T) {
 	}
 }
 
-func TestBufferPoolHandsNoBufferToTwoHoldersAtOnce(t *testing.T) {
-	p := newBufferPool(t, pool.MaxBufferSize(16<<10), pool.MaxRetainedBytes(64<<10))
+func TestPoolHandsNoBufferToTwoHoldersAtOnce(t *testing.T) {
+	p := newPool(t, buffer.MaxSize(16<<10), buffer.MaxRetained(64<<10))
 	const workers, rounds = 8, 500
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
 		wg.Go(func() {
 			for i := range rounds {
-				n := (w*977 + i*131) % (20 << 10) // some above MaxBufferSize
+				n := (w*977 + i*131) % (20 << 10) // some above MaxSize
 				want := bufPattern(w*rounds+i, n)
 				b := p.Get(n / 2)
 				b.Write(want[:n/2])
@@ -376,8 +376,8 @@ func TestBufferPoolHandsNoBufferToTwoHoldersAtOnce(t *testing.T) {
 	assert.EqualValues(t, workers*rounds, st.Hits+st.Misses)
 }
 
-func TestBufferPoolForgetsBuffersTheCollectorFreed(t *testing.T) {
-	p := newBufferPool(t)
+func TestPoolForgetsBuffersTheCollectorFreed(t *testing.T) {
+	p := newPool(t)
 	for range 8 {
 		b := p.Get(4096)
 		b.Close()
@@ -395,14 +395,14 @@ func TestBufferPoolForgetsBuffersTheCollectorFreed(t *testing.T) {
 	assert.Positive(t, st.Collected)
 }
 
-// TestBufferPoolGivesMemoryBackAfterABurst checks that the pool does not
+// TestPoolGivesMemoryBackAfterABurst checks that the pool does not
 // hoard: a burst of large buffers fills the budget, and steady small traffic
 // afterwards, through the collections its own allocations cause, brings the
 // parked bytes down to a fraction of the budget and the heap back to where
 // it was.
-func TestBufferPoolGivesMemoryBackAfterABurst(t *testing.T) {
+func TestPoolGivesMemoryBackAfterABurst(t *testing.T) {
 	const large, budget = 256 << 10, 4 << 20
-	p := newBufferPool(t, pool.MaxBufferSize(large), pool.MaxRetainedBytes(budget))
+	p := newPool(t, buffer.MaxSize(large), buffer.MaxRetained(budget))
 	// heap measures the live heap after one collection, which frees garbage
 	// but leaves what sync.Pools hold (they move it to their victim cache).
 	heap := func() uint64 {
@@ -415,7 +415,7 @@ func TestBufferPoolGivesMemoryBackAfterABurst(t *testing.T) {
 	runtime.GC()
 	before := heap()
 
-	burst := make([]*pool.Buffer, 4*budget/large) // four times the budget at once
+	burst := make([]*buffer.Buffer, 4*budget/large) // four times the budget at once
 	for i := range burst {
 		burst[i] = p.Get(large)
 		burst[i].Write(bufPattern(i, large))

@@ -1,4 +1,4 @@
-package pool_test
+package handles_test
 
 import (
 	"context"
@@ -9,19 +9,19 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/pool/handles"
 )
 
 // A service that reads from many files keeps the recently used ones open,
 // shares each between its readers, and closes those nobody used for a while.
-func ExampleHandles() {
+func ExampleCache() {
 	dir, _ := os.MkdirTemp("", "handles")
 	defer os.RemoveAll(dir)
 	for _, name := range []string{"a.txt", "b.txt"} {
 		_ = os.WriteFile(filepath.Join(dir, name), []byte("contents of "+name), 0o600)
 	}
 
-	files, err := pool.NewHandles(pool.HandlesConfig[string, *os.File]{
+	files, err := handles.New(handles.Config[string, *os.File]{
 		Open: func(_ context.Context, name string) (*os.File, error) {
 			return os.Open(filepath.Join(dir, name))
 		},
@@ -67,8 +67,8 @@ func (c *exampleConn) Close() error {
 
 // MaxOpen closes the least recently released idle handle to make room, and
 // never a handle someone holds.
-func ExampleHandles_maxOpen() {
-	conns, _ := pool.NewHandles(pool.HandlesConfig[string, *exampleConn]{
+func ExampleCache_maxOpen() {
+	conns, _ := handles.New(handles.Config[string, *exampleConn]{
 		Open: func(_ context.Context, host string) (*exampleConn, error) {
 			fmt.Println("open", host)
 			return &exampleConn{host}, nil
@@ -95,8 +95,8 @@ func ExampleHandles_maxOpen() {
 
 // Close waits for the references still held, until its context is done, and
 // then says where each was taken (with TrackHolders, also its stack).
-func ExampleHandles_Close() {
-	conns, _ := pool.NewHandles(pool.HandlesConfig[string, *exampleConn]{
+func ExampleCache_Close() {
+	conns, _ := handles.New(handles.Config[string, *exampleConn]{
 		Open: func(_ context.Context, host string) (*exampleConn, error) { return &exampleConn{host}, nil },
 	})
 	forgotten, _ := conns.Get(context.Background(), "db")
@@ -105,7 +105,7 @@ func ExampleHandles_Close() {
 	cancel() // give up at once: a real caller would set a deadline
 	err := conns.Close(ctx)
 	fmt.Println(errors.Is(err, context.Canceled))
-	var held *pool.HeldError
+	var held *handles.HeldError
 	if errors.As(err, &held) {
 		fmt.Println(held.Key)
 	}
@@ -120,14 +120,14 @@ func ExampleHandles_Close() {
 // A reference is closed once; closing it again, through any copy, changes
 // nothing and says so.
 func ExampleRef_Close() {
-	files, _ := pool.NewHandles(pool.HandlesConfig[string, io.Closer]{
+	files, _ := handles.New(handles.Config[string, io.Closer]{
 		Open: func(context.Context, string) (io.Closer, error) { return io.NopCloser(nil), nil },
 	})
 	defer files.Close(context.Background())
 	ref, _ := files.Get(context.Background(), "x")
 	cp := ref
 	fmt.Println(ref.Close())
-	fmt.Println(errors.Is(cp.Close(), pool.ErrRefClosed))
+	fmt.Println(errors.Is(cp.Close(), handles.ErrRefClosed))
 	// Output:
 	// <nil>
 	// true

@@ -1,18 +1,18 @@
-package pool
+package buffer
 
 import (
 	"io"
 	"math"
 )
 
-// A Buffer is a variable-sized byte buffer borrowed from a [BufferPool]:
+// A Buffer is a variable-sized byte buffer borrowed from a [Pool]:
 // write to it, read what was written with Bytes, String or WriteTo, and give
 // it back with Close, typically with defer or a Scope's DeferClose.
 //
 // A Buffer belongs to one holder at a time and, like [bytes.Buffer], is not
 // safe for concurrent use. After Close it belongs to the pool: every method
-// but Close then panics with "pool: Buffer used after Close", and a second
-// Close panics with "pool: Buffer closed twice". Those checks cost one
+// but Close then panics with "buffer: Buffer used after Close", and a second
+// Close panics with "buffer: Buffer closed twice". Those checks cost one
 // comparison and catch a misuse for as long as the pool has not handed the
 // Buffer out again; a Buffer that went to a new holder cannot be told apart
 // from that holder's own. [PoisonOnClose] closes that gap for tests: a
@@ -22,9 +22,9 @@ import (
 // discards it.
 type Buffer struct {
 	buf   []byte
-	pool  *BufferPool // nil for a Buffer made without a pool
-	shard *bufShard   // the shard counting this buffer; nil without a pool
-	acct  *parking    // cleanup argument of a pooled buffer; nil if unpooled
+	pool  *Pool     // nil for a Buffer made without a pool
+	shard *bufShard // the shard counting this buffer; nil without a pool
+	acct  *parking  // cleanup argument of a pooled buffer; nil if unpooled
 	state bufState
 }
 
@@ -82,7 +82,7 @@ func (b *Buffer) ReadFrom(r io.Reader) (int64, error) {
 		free := b.buf[len(b.buf):cap(b.buf)]
 		n, err := r.Read(free)
 		if n < 0 || n > len(free) {
-			panic("pool: Buffer.ReadFrom: reader returned an invalid count")
+			panic("buffer: Buffer.ReadFrom: reader returned an invalid count")
 		}
 		b.buf = b.buf[:len(b.buf)+n]
 		total += int64(n)
@@ -104,7 +104,7 @@ func (b *Buffer) WriteTo(w io.Writer) (int64, error) {
 	b.check()
 	n, err := w.Write(b.buf)
 	if n < 0 || n > len(b.buf) {
-		panic("pool: Buffer.WriteTo: writer returned an invalid count")
+		panic("buffer: Buffer.WriteTo: writer returned an invalid count")
 	}
 	if err == nil && n < len(b.buf) {
 		err = io.ErrShortWrite
@@ -139,16 +139,16 @@ func (b *Buffer) Reset() {
 }
 
 // Close gives the buffer back to its pool and returns nil. The pool keeps it
-// for a later Get if its capacity is at most the pool's [MaxBufferSize] and
-// the pool's [MaxRetainedBytes] budget has room; otherwise the buffer is
+// for a later Get if its capacity is at most the pool's [MaxSize] and
+// the pool's [MaxRetained] budget has room; otherwise the buffer is
 // discarded, counted as a drop. With [ZeroOnClose] or [PoisonOnClose] the
 // memory is overwritten first, whether it is kept or discarded.
 //
-// Close on a Buffer already closed panics with "pool: Buffer closed twice"
+// Close on a Buffer already closed panics with "buffer: Buffer closed twice"
 // (see [Buffer] for when that is detected).
 func (b *Buffer) Close() error {
 	if b.state != bufLent {
-		panic("pool: Buffer closed twice")
+		panic("buffer: Buffer closed twice")
 	}
 	if b.pool == nil {
 		b.state = bufClosed
@@ -161,7 +161,7 @@ func (b *Buffer) Close() error {
 
 func (b *Buffer) check() {
 	if b.state != bufLent {
-		panic("pool: Buffer used after Close")
+		panic("buffer: Buffer used after Close")
 	}
 }
 
@@ -171,7 +171,7 @@ func (b *Buffer) check() {
 func (b *Buffer) grow(n int) {
 	old := b.buf
 	if n > math.MaxInt-len(old) {
-		panic("pool: Buffer too large")
+		panic("buffer: Buffer too large")
 	}
 	want := len(old) + n
 	if double := 2 * cap(old); double > want {

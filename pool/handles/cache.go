@@ -1,4 +1,4 @@
-package pool
+package handles
 
 import (
 	"context"
@@ -11,13 +11,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/reclaim-go/reclaim/internal/closing"
 	"github.com/reclaim-go/reclaim/internal/stack"
 	"github.com/reclaim-go/reclaim/internal/timerheap"
 )
 
-// HandlesConfig configures a [Handles] cache. Open is required; every other
+// ErrClosed is returned by [Cache.Get] once [Cache.Close] has been called.
+var ErrClosed = errors.New("handles: closed")
+
+// Config configures a [Cache]. Open is required; every other
 // field has a usable zero value.
-type HandlesConfig[K comparable, V any] struct {
+type Config[K comparable, V any] struct {
 	// Open opens the handle for key. It runs in the goroutine of the Get that
 	// found no handle, with that Get's context; concurrent Gets of the same
 	// key wait for it instead of opening their own. Required.
@@ -30,7 +34,7 @@ type HandlesConfig[K comparable, V any] struct {
 	// IdleTimeout is how long a handle stays open after its last reference
 	// is closed; a Get in the meantime reuses it and the delay starts over
 	// at the next release. Zero means idle handles are closed only to
-	// respect MaxOpen and by [Handles.Close]. Negative is invalid.
+	// respect MaxOpen and by [Cache.Close]. Negative is invalid.
 	IdleTimeout time.Duration
 
 	// MaxOpen bounds the number of open handles. When a Get must open a
@@ -47,41 +51,41 @@ type HandlesConfig[K comparable, V any] struct {
 	// OnCloseError, when set, is called with every error returned by Close,
 	// in the goroutine that closed the handle: the janitor, a Get making
 	// room, the holder whose [Ref.Close] released it last, or
-	// [Handles.Close]. It runs with no lock held, but must not call
-	// Handles.Close, which may be waiting for it.
+	// [Cache.Close]. It runs with no lock held, but must not call
+	// Cache.Close, which may be waiting for it.
 	OnCloseError func(key K, err error)
 
 	// Logger, when set, logs every error returned by Close at level Error.
 	//
 	// Close errors are never dropped: with neither OnCloseError nor Logger
 	// set, those of background closes are kept (up to 16, and counted
-	// beyond) and returned by [Handles.Close]. Every one is counted in
-	// [HandlesStats].CloseErrors.
+	// beyond) and returned by [Cache.Close]. Every one is counted in
+	// [Stats].CloseErrors.
 	Logger *slog.Logger
 
 	// TrackHolders records the call stack of every Get, so that
-	// [Handles.Close] can say where each late holder took its reference.
+	// [Cache.Close] can say where each late holder took its reference.
 	// It costs a stack capture and an allocation per Get; off by default.
 	TrackHolders bool
 }
 
-// Handles is a keyed cache of shared, reference-counted handles that are
+// Cache is a keyed cache of shared, reference-counted handles that are
 // closed after an idle delay: files a service reads from, connections to
-// the hosts it talks to. [Handles.Get] opens the handle for a key or shares
+// the hosts it talks to. [Cache.Get] opens the handle for a key or shares
 // the open one; the handle stays open while any reference to it is held,
 // and closes IdleTimeout after the last reference is released, or earlier
 // to respect MaxOpen. A handle in use is never closed, except by
-// [Handles.Close] once its context is done.
+// [Cache.Close] once its context is done.
 //
 // One janitor goroutine closes expired handles. It runs only while some
-// handle is idle (it exits at its next wake-up once none is), so a Handles
+// handle is idle (it exits at its next wake-up once none is), so a Cache
 // with nothing idle costs no goroutine and is clean under goleak and inside
 // testing/synctest bubbles.
 //
-// A Handles is created by [NewHandles] and is safe for concurrent use. It
+// A Cache is created by [New] and is safe for concurrent use. It
 // must not be copied.
-type Handles[K comparable, V any] struct {
-	cfg     HandlesConfig[K, V] // read-only after NewHandles
+type Cache[K comparable, V any] struct {
+	cfg     Config[K, V] // read-only after New
 	closeFn func(V) error
 	wake    chan struct{} // buffered: asks the janitor to re-check now
 	epoch   time.Time     // deadlines are kept as offsets from it
@@ -102,9 +106,9 @@ type Handles[K comparable, V any] struct {
 	// be held, or due later than queued; popIdleLocked sorts that out.
 	queue  timerheap.Heap[*handleEntry[K, V]]
 	pushes uint64 // orders equal deadlines in the queue
-	stats  HandlesStats
+	stats  Stats
 	// kept holds close errors that no handler has seen, for Close.
-	kept        keptErrors
+	kept        closing.Errors
 	janitor     bool
 	janitorDone chan struct{} // closed when the running janitor exits
 	expired     []*handleEntry[K, V]
@@ -134,7 +138,7 @@ type handleEntry[K comparable, V any] struct {
 	// Raised under h.mu, lowered by Ref.Close without it.
 	refs atomic.Int64
 	// deadline is the last release plus IdleTimeout, as an offset from
-	// Handles.epoch; a release stores it before lowering refs.
+	// Cache.epoch; a release stores it before lowering refs.
 	deadline atomic.Int64
 	// queued mirrors node.Scheduled() for Ref.Close. It is cleared before
 	// a popper looks at refs, and read by a release after it lowers refs,
@@ -143,7 +147,7 @@ type handleEntry[K comparable, V any] struct {
 
 	// guarded by h.mu
 	state int
-	node  timerheap.Node[*handleEntry[K, V]] // in Handles.queue
+	node  timerheap.Node[*handleEntry[K, V]] // in Cache.queue
 	slots holderSlots[K, V]
 }
 
@@ -153,21 +157,21 @@ type closeReason int
 const (
 	closedIdle closeReason = iota
 	closedMaxOpen
-	closedShutdown // by or during Handles.Close
+	closedShutdown // by or during Cache.Close
 )
 
-// NewHandles returns an empty cache configured by cfg. It returns an error
+// New returns an empty cache configured by cfg. It returns an error
 // naming the field when cfg is invalid.
-func NewHandles[K comparable, V any](cfg HandlesConfig[K, V]) (*Handles[K, V], error) {
+func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 	switch {
 	case cfg.Open == nil:
-		return nil, errors.New("pool: HandlesConfig.Open is required")
+		return nil, errors.New("handles: Config.Open is required")
 	case cfg.IdleTimeout < 0:
-		return nil, fmt.Errorf("pool: HandlesConfig.IdleTimeout must be >= 0, got %v", cfg.IdleTimeout)
+		return nil, fmt.Errorf("handles: Config.IdleTimeout must be >= 0, got %v", cfg.IdleTimeout)
 	case cfg.MaxOpen < 0:
-		return nil, fmt.Errorf("pool: HandlesConfig.MaxOpen must be >= 0, got %d", cfg.MaxOpen)
+		return nil, fmt.Errorf("handles: Config.MaxOpen must be >= 0, got %d", cfg.MaxOpen)
 	}
-	h := &Handles[K, V]{
+	h := &Cache[K, V]{
 		cfg:     cfg,
 		closeFn: cfg.Close,
 		wake:    make(chan struct{}, 1),
@@ -176,7 +180,7 @@ func NewHandles[K comparable, V any](cfg HandlesConfig[K, V]) (*Handles[K, V], e
 	}
 	if h.closeFn == nil {
 		if !reflect.TypeFor[V]().Implements(reflect.TypeFor[io.Closer]()) {
-			return nil, fmt.Errorf("pool: HandlesConfig.Close is required: %v does not implement io.Closer", reflect.TypeFor[V]())
+			return nil, fmt.Errorf("handles: Config.Close is required: %v does not implement io.Closer", reflect.TypeFor[V]())
 		}
 		h.closeFn = func(v V) error { return any(v).(io.Closer).Close() }
 	}
@@ -193,11 +197,11 @@ func NewHandles[K comparable, V any](cfg HandlesConfig[K, V]) (*Handles[K, V], e
 //
 // The handle stays open at least until the reference is closed; every
 // reference must be closed exactly once. Get returns [ErrClosed] once
-// [Handles.Close] has been called, and an error wrapping ctx.Err() when ctx
+// [Cache.Close] has been called, and an error wrapping ctx.Err() when ctx
 // is done while waiting for another Get's Open.
 //
 // Get on an open handle allocates nothing unless TrackHolders is set.
-func (h *Handles[K, V]) Get(ctx context.Context, key K) (Ref[K, V], error) {
+func (h *Cache[K, V]) Get(ctx context.Context, key K) (Ref[K, V], error) {
 	var trace stack.Trace
 	if h.cfg.TrackHolders {
 		trace = stack.Capture(1)
@@ -225,7 +229,7 @@ func (h *Handles[K, V]) Get(ctx context.Context, key K) (Ref[K, V], error) {
 		select {
 		case <-e.done:
 		case <-ctx.Done():
-			return Ref[K, V]{}, fmt.Errorf("pool: waiting for handle %v to open: %w", key, ctx.Err())
+			return Ref[K, V]{}, fmt.Errorf("handles: waiting for handle %v to open: %w", key, ctx.Err())
 		}
 		if e.err != nil && !e.retry {
 			return Ref[K, V]{}, e.err
@@ -238,7 +242,7 @@ func (h *Handles[K, V]) Get(ctx context.Context, key K) (Ref[K, V], error) {
 // openLocked opens the handle for key, which is not in the cache, and
 // returns the first reference to it. The caller holds h.mu; openLocked
 // releases it.
-func (h *Handles[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace) (Ref[K, V], error) {
+func (h *Cache[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace) (Ref[K, V], error) {
 	h.stats.Misses++
 	e := &handleEntry[K, V]{key: key, state: entryOpening, done: make(chan struct{})}
 	e.refs.Store(1)
@@ -300,12 +304,12 @@ func (h *Handles[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace
 }
 
 // errOpenPanicked marks an Open that did not return.
-var errOpenPanicked = errors.New("pool: HandlesConfig.Open panicked")
+var errOpenPanicked = errors.New("handles: Config.Open panicked")
 
 // failOpenLocked removes e, which will not be handed out, and wakes the Gets
 // waiting for it with err; they try again when retry is set. Caller must
 // hold h.mu.
-func (h *Handles[K, V]) failOpenLocked(e *handleEntry[K, V], err error, retry bool) {
+func (h *Cache[K, V]) failOpenLocked(e *handleEntry[K, V], err error, retry bool) {
 	h.removeLocked(e)
 	e.err, e.retry = err, retry
 	e.refs.Store(0)
@@ -314,7 +318,7 @@ func (h *Handles[K, V]) failOpenLocked(e *handleEntry[K, V], err error, retry bo
 
 // removeLocked takes e out of the cache, so that Get no longer finds it.
 // Caller must hold h.mu.
-func (h *Handles[K, V]) removeLocked(e *handleEntry[K, V]) {
+func (h *Cache[K, V]) removeLocked(e *handleEntry[K, V]) {
 	if h.entries[e.key] == e {
 		delete(h.entries, e.key)
 	}
@@ -325,7 +329,7 @@ func (h *Handles[K, V]) removeLocked(e *handleEntry[K, V]) {
 
 // pushLocked queues e, which is idle, at its deadline. Caller must hold
 // h.mu.
-func (h *Handles[K, V]) pushLocked(e *handleEntry[K, V]) {
+func (h *Cache[K, V]) pushLocked(e *handleEntry[K, V]) {
 	h.pushes++
 	h.queue.Push(&e.node, h.epoch.Add(time.Duration(e.deadline.Load())), h.pushes)
 	e.queued.Store(true)
@@ -342,7 +346,7 @@ func (h *Handles[K, V]) pushLocked(e *handleEntry[K, V]) {
 // drops the held handles it meets and requeues those released since they
 // were queued, so it costs O(log n) per stale entry, each paid once. Caller
 // must hold h.mu.
-func (h *Handles[K, V]) popIdleLocked(due time.Time) *handleEntry[K, V] {
+func (h *Cache[K, V]) popIdleLocked(due time.Time) *handleEntry[K, V] {
 	for {
 		n := h.queue.Peek()
 		if n == nil {
@@ -378,7 +382,7 @@ func (h *Handles[K, V]) popIdleLocked(due time.Time) *handleEntry[K, V] {
 
 // decOpenLocked accounts for a handle that is closed or was never opened.
 // Caller must hold h.mu.
-func (h *Handles[K, V]) decOpenLocked() {
+func (h *Cache[K, V]) decOpenLocked() {
 	if h.open.Add(-1) == 0 && h.drained != nil {
 		close(h.drained)
 		h.drained = nil
@@ -388,7 +392,7 @@ func (h *Handles[K, V]) decOpenLocked() {
 // releaseSlow finishes the release of e's last reference when the release
 // could not leave e idle on its own: e is not queued, the cache is over
 // MaxOpen, or it is closed.
-func (h *Handles[K, V]) releaseSlow(e *handleEntry[K, V]) {
+func (h *Cache[K, V]) releaseSlow(e *handleEntry[K, V]) {
 	h.mu.Lock()
 	if e.refs.Load() > 0 || e.state != entryOpen {
 		// Taken again since, or already closed by Close.
@@ -414,12 +418,12 @@ func (h *Handles[K, V]) releaseSlow(e *handleEntry[K, V]) {
 
 // closeEntry closes the handle of e, which the caller took out of the cache,
 // and accounts for it. It reports a Close error to the handlers and returns
-// it wrapped with the key; if no handler saw it and Handles.Close will not
-// return it to its caller, it is kept for Handles.Close.
-func (h *Handles[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (err error) {
+// it wrapped with the key; if no handler saw it and Cache.Close will not
+// return it to its caller, it is kept for Cache.Close.
+func (h *Cache[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (err error) {
 	defer func() {
 		// Deferred so that a panicking Close still counts as closed and
-		// Handles.Close does not wait for it forever.
+		// Cache.Close does not wait for it forever.
 		h.mu.Lock()
 		switch reason {
 		case closedIdle:
@@ -430,7 +434,7 @@ func (h *Handles[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (er
 		if err != nil {
 			h.stats.CloseErrors++
 			if reason != closedShutdown && h.cfg.OnCloseError == nil && h.cfg.Logger == nil {
-				h.kept.add(err)
+				h.kept.Add(err)
 			}
 		}
 		h.decOpenLocked()
@@ -444,14 +448,14 @@ func (h *Handles[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (er
 		h.cfg.OnCloseError(e.key, cerr)
 	}
 	if h.cfg.Logger != nil {
-		h.cfg.Logger.Error("pool: closing handle failed", "key", e.key, "error", cerr)
+		h.cfg.Logger.Error("handles: closing handle failed", "key", e.key, "error", cerr)
 	}
-	return fmt.Errorf("pool: close handle %v: %w", e.key, cerr)
+	return fmt.Errorf("handles: close handle %v: %w", e.key, cerr)
 }
 
 // Stats returns a snapshot of the cache's state and counters. It walks the
 // open handles, so it costs O(open handles).
-func (h *Handles[K, V]) Stats() HandlesStats {
+func (h *Cache[K, V]) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.stats

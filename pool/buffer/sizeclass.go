@@ -1,9 +1,9 @@
-package pool
+package buffer
 
 import "math/bits"
 
 // Size classes are powers of two from minClassSize up to a pool's
-// MaxBufferSize. Class c holds buffers whose capacity lies in
+// MaxSize. Class c holds buffers whose capacity lies in
 // [classSize(c), 2*classSize(c)), and Get(n) takes from the smallest class
 // whose size is at least n, so a buffer is never handed to a request less
 // than half its capacity: a 1 KiB request receives at most 2 KiB minus one
@@ -11,7 +11,7 @@ import "math/bits"
 const (
 	minClassShift = 6 // 64 B: one cache line; smaller buffers are not worth pooling
 	minClassSize  = 1 << minClassShift
-	maxClassShift = 30 // 1 GiB, the largest MaxBufferSize accepted
+	maxClassShift = 30 // 1 GiB, the largest MaxSize accepted
 	numClasses    = maxClassShift - minClassShift + 1
 )
 

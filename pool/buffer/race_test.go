@@ -1,6 +1,6 @@
 //go:build race
 
-package pool_test
+package buffer_test
 
 // bufferRace reports whether the race detector is on. It makes sync.Pool
 // drop one Put in four at random, so tests expect fewer hits and allow the

@@ -1,4 +1,4 @@
-package pool
+package handles
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"go.uber.org/multierr"
+
+	"github.com/reclaim-go/reclaim/internal/closing"
+	"github.com/reclaim-go/reclaim/internal/stack"
 )
 
 // Close shuts the cache down. In order, it:
@@ -23,14 +26,14 @@ import (
 // returns, combined with multierr: an error wrapping ctx.Err() when it
 // stopped waiting, one [*HeldError] per late reference, every error from
 // the closes it made or waited for, and the background close errors that no
-// [HandlesConfig.OnCloseError] or Logger has seen. Closing a Ref after Close
+// [Config.OnCloseError] or Logger has seen. Closing a Ref after Close
 // returned is harmless; the handle is already closed. An Open still in
 // flight when Close gives up closes its handle when it returns, and its Get
 // returns ErrClosed.
 //
 // A second call waits until the first has returned, or until its own ctx is
 // done, and returns nil (or ctx.Err()).
-func (h *Handles[K, V]) Close(ctx context.Context) error {
+func (h *Cache[K, V]) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if h.closed.Load() {
 		done := h.closeDone
@@ -72,39 +75,20 @@ func (h *Handles[K, V]) Close(ctx context.Context) error {
 		h.drained = drained
 	}
 	h.mu.Unlock()
-	timedOut := !waitDone(ctx, drained) || !waitDone(ctx, janitor)
+	timedOut := !closing.Wait(ctx, drained) || !closing.Wait(ctx, janitor)
 
 	if timedOut {
 		errs = append(errs, h.closeHeld(ctx)...)
 	}
 	h.mu.Lock()
-	errs = append(errs, h.kept.take("handle close errors")...)
+	errs = append(errs, h.kept.Take("handles", "handle close errors")...)
 	h.mu.Unlock()
 	return multierr.Combine(errs...)
 }
 
-// waitDone waits until done is closed or ctx is done, and reports whether done
-// was closed (a nil done counts as closed). When both are ready, done wins.
-func waitDone(ctx context.Context, done <-chan struct{}) bool {
-	if done == nil {
-		return true
-	}
-	select {
-	case <-done:
-		return true
-	case <-ctx.Done():
-		select {
-		case <-done:
-			return true
-		default:
-			return false
-		}
-	}
-}
-
 // closeHeld closes the handles still held once Close's ctx is done, and
 // returns the errors that say so.
-func (h *Handles[K, V]) closeHeld(ctx context.Context) []error {
+func (h *Cache[K, V]) closeHeld(ctx context.Context) []error {
 	h.mu.Lock()
 	var held []*handleEntry[K, V]
 	opening := 0
@@ -137,7 +121,7 @@ func (h *Handles[K, V]) closeHeld(ctx context.Context) []error {
 	if opening > 0 {
 		msg += fmt.Sprintf(", %d handles still opening", opening)
 	}
-	errs := []error{fmt.Errorf("pool: Handles.Close gave up waiting (%s): %w", msg, ctx.Err())}
+	errs := []error{fmt.Errorf("handles: Cache.Close gave up waiting (%s): %w", msg, ctx.Err())}
 	for _, he := range late {
 		errs = append(errs, he)
 	}
@@ -147,7 +131,7 @@ func (h *Handles[K, V]) closeHeld(ctx context.Context) []error {
 	return errs
 }
 
-// HeldError reports a reference that was still held when [Handles.Close]
+// HeldError reports a reference that was still held when [Cache.Close]
 // stopped waiting; its handle was closed under its holder. Close returns one
 // per late reference, combined with its other errors: multierr.Errors lists
 // them, and errors.As finds the first.
@@ -155,7 +139,7 @@ type HeldError struct {
 	// Key is the key of the handle.
 	Key any
 	// Held is how long the reference had been held, or zero when
-	// [HandlesConfig.TrackHolders] is off.
+	// [Config.TrackHolders] is off.
 	Held time.Duration
 
 	trace string // where Get was called, "" unless TrackHolders
@@ -163,16 +147,16 @@ type HeldError struct {
 
 // Stack returns the call stack of the Get that took the reference, one
 // "function\n\tfile:line" pair per frame, or "" when
-// [HandlesConfig.TrackHolders] is off.
+// [Config.TrackHolders] is off.
 func (e *HeldError) Stack() string { return e.trace }
 
 // Error describes the late reference and where it was taken.
 func (e *HeldError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "pool: handle %v still held", e.Key)
+	fmt.Fprintf(&b, "handles: handle %v still held", e.Key)
 	if e.Held > 0 {
 		fmt.Fprintf(&b, " after %v", e.Held)
 	}
-	writeAcquiredAt(&b, e.trace, "HandlesConfig.TrackHolders")
+	stack.WriteAcquiredAt(&b, e.trace, "Config.TrackHolders")
 	return b.String()
 }

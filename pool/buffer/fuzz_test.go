@@ -1,4 +1,4 @@
-package pool_test
+package buffer_test
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/pool/buffer"
 )
 
 // FuzzBuffer runs sequences of Get, writes, Reset and Close of random sizes
@@ -31,7 +31,7 @@ const (
 )
 
 type bufFuzzHeld struct {
-	b    *pool.Buffer
+	b    *buffer.Buffer
 	want []byte
 }
 
@@ -44,15 +44,15 @@ func runBufferOps(t *testing.T, ops []byte) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 
 	zero, poison := ops[0]&1 != 0, ops[0]&2 != 0
-	p, err := pool.NewBufferPool(pool.MaxBufferSize(bufFuzzMaxSize), pool.MaxRetainedBytes(bufFuzzBudget),
-		pool.ZeroOnClose(zero), pool.PoisonOnClose(poison))
+	p, err := buffer.NewPool(buffer.MaxSize(bufFuzzMaxSize), buffer.MaxRetained(bufFuzzBudget),
+		buffer.ZeroOnClose(zero), buffer.PoisonOnClose(poison))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var (
 		held     []bufFuzzHeld
-		justShut []*pool.Buffer // closed since the last Get, so not handed out again
-		retained int64          // the model: capacity parked
+		justShut []*buffer.Buffer // closed since the last Get, so not handed out again
+		retained int64            // the model: capacity parked
 		gets     uint64
 		seed     int
 	)
@@ -64,7 +64,7 @@ func runBufferOps(t *testing.T, ops []byte) {
 			h = &held[idx%len(held)]
 		}
 		switch {
-		case op == 0: // Get, sizes up to 12 KiB: some above MaxBufferSize
+		case op == 0: // Get, sizes up to 12 KiB: some above MaxSize
 			n := (idx<<8 | size) % (12 << 10)
 			before := p.Stats()
 			b := p.Get(n)
@@ -77,7 +77,7 @@ func runBufferOps(t *testing.T, ops []byte) {
 			if after.Hits > before.Hits {
 				retained -= int64(c)
 			}
-			if c < n || (n <= bufFuzzMaxSize && c > bufClassCap(n)) || b.Len() != 0 {
+			if c < n || (n <= bufFuzzMaxSize && c > classCap(n)) || b.Len() != 0 {
 				t.Fatalf("step %d: Get(%d) handed cap %d, len %d", step, n, c, b.Len())
 			}
 			for _, o := range held {
@@ -133,7 +133,7 @@ func runBufferOps(t *testing.T, ops []byte) {
 			b := justShut[idx%len(justShut)]
 			func() {
 				defer func() {
-					if r := recover(); r != "pool: Buffer closed twice" {
+					if r := recover(); r != "buffer: Buffer closed twice" {
 						t.Fatalf("step %d: second Close: recovered %v", step, r)
 					}
 				}()

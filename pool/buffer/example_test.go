@@ -1,4 +1,4 @@
-package pool_test
+package buffer_test
 
 import (
 	"fmt"
@@ -6,14 +6,14 @@ import (
 	"os"
 	"strings"
 
-	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/pool/buffer"
 	"github.com/reclaim-go/reclaim/scope"
 )
 
 // Borrow a buffer from the default pool, sized for what is about to be
 // written, and give it back when done.
-func ExampleGetBuffer() {
-	b := pool.GetBuffer(64)
+func ExampleGet() {
+	b := buffer.Get(64)
 	defer b.Close()
 
 	fmt.Fprintf(b, "%s=%d;", "answer", 42)
@@ -29,7 +29,7 @@ func ExampleBuffer_scope() {
 		var s scope.Scope
 		defer s.CloseInto(&err)
 
-		b := pool.GetBuffer(256)
+		b := buffer.Get(256)
 		s.DeferClose(b)
 		if _, err := io.Copy(b, strings.NewReader("hello, ")); err != nil {
 			return "", err
@@ -43,11 +43,11 @@ func ExampleBuffer_scope() {
 
 // A pool of its own, for a service whose payloads reach 1 MiB, that keeps at
 // most 4 MiB parked and wipes buffers that held secrets.
-func ExampleNewBufferPool() {
-	secrets, err := pool.NewBufferPool(
-		pool.MaxBufferSize(1<<20),
-		pool.MaxRetainedBytes(4<<20),
-		pool.ZeroOnClose(true),
+func ExampleNewPool() {
+	secrets, err := buffer.NewPool(
+		buffer.MaxSize(1<<20),
+		buffer.MaxRetained(4<<20),
+		buffer.ZeroOnClose(true),
 	)
 	if err != nil {
 		fmt.Println(err)
@@ -58,7 +58,7 @@ func ExampleNewBufferPool() {
 	b.WriteString("token=s3cr3t")
 	b.Close() // zeroed and parked
 
-	huge := secrets.Get(3 << 20) // above MaxBufferSize: made for this request
+	huge := secrets.Get(3 << 20) // above MaxSize: made for this request
 	huge.Close()                 // zeroed and dropped
 
 	st := secrets.Stats()
@@ -66,17 +66,17 @@ func ExampleNewBufferPool() {
 	// under the race detector), so the 1 KiB parked above is an upper bound.
 	fmt.Println("parked at most 1 KiB:", st.RetainedBytes <= 1024, "drops:", st.Drops)
 
-	_, err = pool.NewBufferPool(pool.MaxRetainedBytes(1 << 10))
+	_, err = buffer.NewPool(buffer.MaxRetained(1 << 10))
 	fmt.Println(err)
 	// Output:
 	// parked at most 1 KiB: true drops: 1
-	// pool: MaxRetainedBytes must be at least MaxBufferSize (65536), got 1024
+	// buffer: MaxRetained must be at least MaxSize (65536), got 1024
 }
 
 // With poisoning on, as in tests run with RECLAIM_POISON=1, a Buffer used
 // after Close panics even once its memory has gone to another holder.
 func ExamplePoisonOnClose() {
-	p, _ := pool.NewBufferPool(pool.PoisonOnClose(true))
+	p, _ := buffer.NewPool(buffer.PoisonOnClose(true))
 	b := p.Get(100)
 	b.Close()
 	next := p.Get(100) // may be b's memory, never b itself
@@ -85,5 +85,5 @@ func ExamplePoisonOnClose() {
 	defer func() { fmt.Println(recover()) }()
 	b.WriteString("too late")
 	fmt.Fprintln(os.Stderr, "not reached")
-	// Output: pool: Buffer used after Close
+	// Output: buffer: Buffer used after Close
 }

@@ -1,4 +1,4 @@
-package pool_test
+package buffer_test
 
 import (
 	"bytes"
@@ -13,16 +13,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/pool/buffer"
 	"github.com/reclaim-go/reclaim/scope"
 )
 
-// newBufferPool makes a pool with opts and fails the test on error. Unless
+// newPool makes a pool with opts and fails the test on error. Unless
 // opts say otherwise it does not poison, whatever RECLAIM_POISON says, so
 // that tests of reuse see the same *Buffer again.
-func newBufferPool(t testing.TB, opts ...pool.BufferOption) *pool.BufferPool {
+func newPool(t testing.TB, opts ...buffer.Option) *buffer.Pool {
 	t.Helper()
-	p, err := pool.NewBufferPool(append([]pool.BufferOption{pool.PoisonOnClose(false)}, opts...)...)
+	p, err := buffer.NewPool(append([]buffer.Option{buffer.PoisonOnClose(false)}, opts...)...)
 	require.NoError(t, err)
 	return p
 }
@@ -37,7 +37,7 @@ func bufPattern(seed, n int) []byte {
 }
 
 func TestBufferWritesAppendAndGrow(t *testing.T) {
-	p := newBufferPool(t)
+	p := newPool(t)
 	b := p.Get(0)
 	defer b.Close()
 
@@ -70,7 +70,7 @@ func TestBufferReadFromAndWriteToRealFiles(t *testing.T) {
 	in, err := os.Open(src)
 	require.NoError(t, err)
 	defer in.Close()
-	b := pool.GetBuffer(1024)
+	b := buffer.Get(1024)
 	defer b.Close()
 	n, err := io.Copy(b, in) // uses ReadFrom
 	require.NoError(t, err)
@@ -110,7 +110,7 @@ func TestBufferReadsAConnectionToEOF(t *testing.T) {
 	c, err := net.Dial("tcp", ln.Addr().String())
 	require.NoError(t, err)
 	defer c.Close()
-	b := pool.GetBuffer(0)
+	b := buffer.Get(0)
 	defer b.Close()
 	n, err := b.ReadFrom(c)
 	require.NoError(t, err, "io.EOF is not an error for ReadFrom")
@@ -136,7 +136,7 @@ func (r *bufFailingReader) Read(p []byte) (int, error) {
 
 func TestBufferReadFromKeepsWhatWasReadBeforeAnError(t *testing.T) {
 	boom := errors.New("boom")
-	b := pool.GetBuffer(0)
+	b := buffer.Get(0)
 	defer b.Close()
 	b.WriteString("head:")
 	n, err := b.ReadFrom(&bufFailingReader{data: []byte("body"), err: boom})
@@ -151,7 +151,7 @@ type bufShortWriter struct{ max int }
 func (w bufShortWriter) Write(p []byte) (int, error) { return min(len(p), w.max), nil }
 
 func TestBufferWriteToReportsAShortWrite(t *testing.T) {
-	b := pool.GetBuffer(0)
+	b := buffer.Get(0)
 	defer b.Close()
 	b.WriteString("0123456789")
 	n, err := b.WriteTo(bufShortWriter{max: 4})
@@ -160,36 +160,36 @@ func TestBufferWriteToReportsAShortWrite(t *testing.T) {
 }
 
 func TestZeroBufferWorksAndBelongsToNoPool(t *testing.T) {
-	var b pool.Buffer
+	var b buffer.Buffer
 	b.WriteString("hello, ")
 	b.Write([]byte("world"))
 	assert.Equal(t, "hello, world", b.String())
 	require.NoError(t, b.Close())
-	assert.PanicsWithValue(t, "pool: Buffer used after Close", func() { b.Len() })
-	assert.PanicsWithValue(t, "pool: Buffer closed twice", func() { b.Close() })
+	assert.PanicsWithValue(t, "buffer: Buffer used after Close", func() { b.Len() })
+	assert.PanicsWithValue(t, "buffer: Buffer closed twice", func() { b.Close() })
 }
 
 func TestBufferUsedAfterClosePanics(t *testing.T) {
-	const msg = "pool: Buffer used after Close"
-	uses := map[string]func(b *pool.Buffer){
-		"Write":       func(b *pool.Buffer) { b.Write([]byte("x")) },
-		"WriteString": func(b *pool.Buffer) { b.WriteString("x") },
-		"ReadFrom":    func(b *pool.Buffer) { b.ReadFrom(bytes.NewReader(nil)) },
-		"WriteTo":     func(b *pool.Buffer) { b.WriteTo(io.Discard) },
-		"Bytes":       func(b *pool.Buffer) { b.Bytes() },
-		"String":      func(b *pool.Buffer) { _ = b.String() },
-		"Len":         func(b *pool.Buffer) { b.Len() },
-		"Reset":       func(b *pool.Buffer) { b.Reset() },
+	const msg = "buffer: Buffer used after Close"
+	uses := map[string]func(b *buffer.Buffer){
+		"Write":       func(b *buffer.Buffer) { b.Write([]byte("x")) },
+		"WriteString": func(b *buffer.Buffer) { b.WriteString("x") },
+		"ReadFrom":    func(b *buffer.Buffer) { b.ReadFrom(bytes.NewReader(nil)) },
+		"WriteTo":     func(b *buffer.Buffer) { b.WriteTo(io.Discard) },
+		"Bytes":       func(b *buffer.Buffer) { b.Bytes() },
+		"String":      func(b *buffer.Buffer) { _ = b.String() },
+		"Len":         func(b *buffer.Buffer) { b.Len() },
+		"Reset":       func(b *buffer.Buffer) { b.Reset() },
 	}
 	for name, use := range uses {
 		t.Run(name, func(t *testing.T) {
 			for _, poison := range []bool{false, true} {
-				p := newBufferPool(t, pool.PoisonOnClose(poison))
+				p := newPool(t, buffer.PoisonOnClose(poison))
 				parked := p.Get(100)
 				parked.Close()
 				assert.PanicsWithValue(t, msg, func() { use(parked) }, "parked, poison=%v", poison)
 
-				dropped := p.Get(1 << 20) // above MaxBufferSize: discarded on Close
+				dropped := p.Get(1 << 20) // above MaxSize: discarded on Close
 				dropped.Close()
 				assert.PanicsWithValue(t, msg, func() { use(dropped) }, "dropped, poison=%v", poison)
 			}
@@ -198,9 +198,9 @@ func TestBufferUsedAfterClosePanics(t *testing.T) {
 }
 
 func TestBufferClosedTwicePanicsInEveryMode(t *testing.T) {
-	const msg = "pool: Buffer closed twice"
+	const msg = "buffer: Buffer closed twice"
 	for _, poison := range []bool{false, true} {
-		p := newBufferPool(t, pool.PoisonOnClose(poison))
+		p := newPool(t, buffer.PoisonOnClose(poison))
 		parked := p.Get(100)
 		require.NoError(t, parked.Close())
 		assert.PanicsWithValue(t, msg, func() { parked.Close() }, "parked, poison=%v", poison)
@@ -219,13 +219,13 @@ func TestBufferClosedTwicePanicsInEveryMode(t *testing.T) {
 }
 
 func TestBufferIsAScopeCloser(t *testing.T) {
-	p := newBufferPool(t)
+	p := newPool(t)
 	var s scope.Scope
 	b := p.Get(1000)
 	s.DeferClose(b)
 	b.WriteString("in use until the scope closes")
 	require.NoError(t, s.Close())
-	assert.PanicsWithValue(t, "pool: Buffer used after Close", func() { b.Len() })
+	assert.PanicsWithValue(t, "buffer: Buffer used after Close", func() { b.Len() })
 	assert.EqualValues(t, 1024, p.Stats().RetainedBytes, "the scope gave the buffer back")
 
 	if bufferRace {
@@ -241,9 +241,9 @@ func TestBufferIsAScopeCloser(t *testing.T) {
 	assert.Zero(t, allocs, "a *Buffer registers with a Scope without allocating")
 }
 
-func BenchmarkBufferPoolGetWriteClose(b *testing.B) {
+func BenchmarkPoolGetWriteClose(b *testing.B) {
 	data := bufPattern(4, 1024)
-	p := newBufferPool(b)
+	p := newPool(b)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

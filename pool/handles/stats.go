@@ -1,8 +1,8 @@
-package pool
+package handles
 
-// HandlesStats is a snapshot of a [Handles] cache, returned by
-// [Handles.Stats].
-type HandlesStats struct {
+// Stats is a snapshot of a [Cache], returned by
+// [Cache.Stats].
+type Stats struct {
 	// Handle status
 
 	// Open is the number of handles open, being opened or being closed.

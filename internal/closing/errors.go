@@ -1,0 +1,39 @@
+// Package closing holds what the Close(ctx) of pool.Pool and handles.Cache
+// share: the close errors kept for Close to return, and the wait for the
+// holders that ends when Close's context does.
+package closing
+
+import "fmt"
+
+// Max is how many errors an [Errors] keeps; later ones are only counted.
+const Max = 16
+
+// Errors holds the close errors that no handler or logger has seen, for
+// their owner's Close(ctx) to return: the first [Max] of them and a count of
+// the rest, so that a long outage cannot grow it without bound. The zero
+// Errors is empty. It is not safe for concurrent use: its owner's lock
+// protects it.
+type Errors struct {
+	errs  []error
+	extra int
+}
+
+// Add keeps err, or counts it when Max errors are kept already.
+func (k *Errors) Add(err error) {
+	if len(k.errs) < Max {
+		k.errs = append(k.errs, err)
+	} else {
+		k.extra++
+	}
+}
+
+// Take empties k and returns what it held, followed by an error that counts
+// the ones not kept, if any: "pkg: N more what (not kept)".
+func (k *Errors) Take(pkg, what string) []error {
+	errs := k.errs
+	if k.extra > 0 {
+		errs = append(errs, fmt.Errorf("%s: %d more %s (not kept)", pkg, k.extra, what))
+	}
+	*k = Errors{}
+	return errs
+}
