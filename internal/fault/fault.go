@@ -281,6 +281,20 @@ func walk(err error, fn func(*Injected)) {
 	}
 }
 
+// Pending returns the injected errors and panics of the sites for which
+// match is true that no one has observed yet.
+func (in *Injector) Pending(match func(site string) bool) []*Injected {
+	in.obsMu.Lock()
+	defer in.obsMu.Unlock()
+	var out []*Injected
+	for _, e := range in.live {
+		if match(e.Site) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Report is what an Injector did and saw.
 type Report struct {
 	Injected   map[Kind]int64 // endings performed, by kind

@@ -140,3 +140,14 @@ func TestNewRefusesWeightsThatChooseNothing(t *testing.T) {
 	assert.PanicsWithValue(t, "fault: every weight is zero", func() { fault.New(1, fault.Options{Weights: fault.Weights{}}) })
 	assert.Panics(t, func() { fault.New(1, fault.Options{Weights: fault.Weights{fault.Error: -1}}) })
 }
+
+func TestPendingListsTheUnobservedOfMatchingSites(t *testing.T) {
+	in := fault.New(1, fault.Options{})
+	a := in.PerformWithoutContext("a#1", fault.Error)
+	_ = in.PerformWithoutContext("b#1", fault.Error)
+	got := in.Pending(func(site string) bool { return site == "a#1" })
+	require.Len(t, got, 1)
+	assert.Equal(t, a, got[0])
+	in.Observe(a)
+	assert.Empty(t, in.Pending(func(site string) bool { return site == "a#1" }))
+}
