@@ -151,8 +151,15 @@ func New(seed uint64, opts Options) *Injector {
 // Next chooses the next ending.
 func (in *Injector) Next() Kind {
 	in.mu.Lock()
-	n := in.rng.IntN(in.total)
-	in.mu.Unlock()
+	defer in.mu.Unlock()
+	return in.Choose(in.rng)
+}
+
+// Choose chooses an ending with the Injector's weights from rng, for a
+// workload whose goroutines each follow a source of their own, so that
+// their choices replay whatever the scheduling.
+func (in *Injector) Choose(rng *rand.Rand) Kind {
+	n := rng.IntN(in.total)
 	for k := Kind(0); k < numKinds; k++ {
 		if n < in.cum[k] {
 			return k
@@ -242,6 +249,19 @@ func (in *Injector) make(k Kind, site string) *Injected {
 // once per place an error ends up: its caller, a handler, a log.
 func (in *Injector) Observe(err error) {
 	walk(err, func(e *Injected) { in.see(e) })
+}
+
+// Logged records every injected error that err carries as seen in a log.
+// A log is where a background failure goes when no caller waits for it;
+// it is also where a service writes down what it returns. So a logged
+// error counts as observed, but not towards being observed twice.
+func (in *Injector) Logged(err error) {
+	walk(err, func(e *Injected) {
+		in.obsMu.Lock()
+		defer in.obsMu.Unlock()
+		in.seen[e.ID] = e
+		delete(in.live, e.ID)
+	})
 }
 
 // Recovered records a value recovered from a panic: an *Injected panic, or

@@ -151,3 +151,13 @@ func TestPendingListsTheUnobservedOfMatchingSites(t *testing.T) {
 	in.Observe(a)
 	assert.Empty(t, in.Pending(func(site string) bool { return site == "a#1" }))
 }
+
+func TestLoggedCountsAsObservedButNotTwice(t *testing.T) {
+	in := fault.New(1, fault.Options{})
+	err := in.PerformWithoutContext("a", fault.Error)
+	in.Logged(err)
+	assert.Empty(t, in.Report().Unobserved)
+	in.Observe(err)
+	in.Logged(err)
+	assert.Empty(t, in.Report().Twice, "a returned error that was also logged was reported once")
+}
