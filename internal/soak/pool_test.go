@@ -215,8 +215,8 @@ func borrow(r *run, w *worker, p *pool.Pool[*conn], prefix string, timeout time.
 type observer struct{ r *run }
 
 func (o observer) Enabled(context.Context, slog.Level) bool { return true }
-func (o observer) WithAttrs([]slog.Attr) slog.Handler        { return o }
-func (o observer) WithGroup(string) slog.Handler             { return o }
+func (o observer) WithAttrs([]slog.Attr) slog.Handler       { return o }
+func (o observer) WithGroup(string) slog.Handler            { return o }
 
 func (o observer) Handle(_ context.Context, rec slog.Record) error {
 	rec.Attrs(func(a slog.Attr) bool {

@@ -341,13 +341,6 @@ func (w *worker) doWithoutContext(r *run, site string) error {
 	return r.in.PerformWithoutContext(site, w.kind(r))
 }
 
-// ctxFor returns a context that ends after d, or never when d is 0.
-func ctxFor(d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
-		return context.WithCancel(context.Background())
-	}
-	return context.WithTimeout(context.Background(), d)
-}
 
 // resourceFDs lists the process's descriptors that are sockets or files
 // (not pipes, devices or the runtime's own), with what they point to.
