@@ -32,11 +32,15 @@ type Attempt struct {
 	timeout  time.Duration
 	deadline time.Time // start + timeout, when timeout > 0
 
+	// made is set, before the phase is checked, by every method that may
+	// make something: then the Attempt may be referenced from it, and end
+	// takes the slow path.
+	made atomic.Bool
+
 	mu    sync.Mutex // guards the fields below
 	ctx   *attemptContext
 	scope *scope.Scope
 	kept  *scope.Scope // made by Release
-	used  bool         // one of the above was made: the Attempt may be referenced
 }
 
 // The phases of an Attempt, in the low bits of st.
@@ -70,10 +74,10 @@ func (a *Attempt) Number() int {
 func (a *Attempt) Context() context.Context {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.made.Store(true)
 	ph := a.phase("Context")
 	if a.ctx == nil {
 		a.ctx = a.newContext()
-		a.used = true
 		if ph == closing {
 			a.ctx.cancel()
 		}
@@ -114,10 +118,10 @@ func (a *Attempt) newContext() *attemptContext {
 func (a *Attempt) Scope() *scope.Scope {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.made.Store(true)
 	ph := a.phase("Scope")
 	if a.scope == nil {
 		a.scope = new(scope.Scope)
-		a.used = true
 		if ph == closing {
 			// The closing attempt has already taken its Scope: this one
 			// runs what is registered on it at once.
@@ -148,12 +152,12 @@ func (a *Attempt) Scope() *scope.Scope {
 func (a *Attempt) Release() *scope.Scope {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.made.Store(true)
 	if a.phase("Release") == closing {
 		panic("retry: Attempt.Release called from a cleanup of the attempt, after it ended")
 	}
 	if a.kept == nil {
 		a.kept = new(scope.Scope)
-		a.used = true
 	}
 	return a.kept
 }
@@ -187,13 +191,17 @@ func (a *Attempt) begin(n int) {
 // instead. It reports whether the Attempt is still fit for the next
 // attempt: not if its function made something that may refer to it.
 func (a *Attempt) end(err error) (error, bool) {
-	a.mu.Lock()
-	if !a.used {
-		a.st.Store(returned)
-		a.mu.Unlock()
+	// The attempt is over for any method called from now on. A method
+	// racing this return either sees it and panics, or set made before,
+	// which this load then sees: made is stored before the phase is
+	// loaded, and the phase before made is loaded.
+	st := a.st.Load() &^ phase
+	a.st.Store(st | returned)
+	if !a.made.Load() {
 		return err, true
 	}
-	a.st.Store(a.st.Load()&^phase | closing)
+	a.mu.Lock() // waits for a method that saw the attempt running
+	a.st.Store(st | closing)
 	c, s, kept := a.ctx, a.scope, a.kept
 	a.mu.Unlock()
 	// Even when a cleanup panics, the Attempt must end as returned, so that
