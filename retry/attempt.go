@@ -144,7 +144,7 @@ func (a *Attempt) Scope() *scope.Scope {
 // the value is discarded and nothing is kept: the returned Scope closes, as
 // failed, right after the attempt's own Scope. Either way the handed-over
 // cleanups run after the function returned, so they must not use the
-// Attempt.
+// Attempt. A kept context still ends at the policy's AttemptTimeout.
 //
 // Release may be called several times during an attempt; it returns the
 // same Scope. Calling it from one of the attempt's cleanups panics: the

@@ -51,10 +51,14 @@ func Do(ctx context.Context, p Policy, fn func(*Attempt) error) error {
 // the value of the first successful attempt, or the zero T and the error
 // Do would return.
 //
-// Value discards the value of every attempt that failed, and of a
-// successful attempt whose cleanups failed; the failure-only cleanups of
-// such an attempt run (see [Attempt.Scope]), so register on the attempt's
-// Scope, with OnFailure, the release of what the value holds.
+// Value discards the value of every attempt that failed: the attempt's
+// Scope closes as failed, so every one of its failure-only cleanups runs,
+// whatever the order of the registrations. Register the release of what
+// the value holds with [scope.Scope.OnFailure] on the attempt's Scope. It
+// also discards the value of a successful attempt whose cleanups failed
+// ([ErrCleanup]); the Scope then unwinds as failed from the first failing
+// cleanup on, so register the value's release before the cleanups that may
+// fail.
 //
 // A value tied to the attempt's context, such as an *http.Response made
 // with [Attempt.Context], is cut off when Value returns: the attempt's
