@@ -21,11 +21,14 @@ import (
 // a goroutine is cancelled, and a Scope kept by one is closed, so cleanups
 // registered on it late run at once.
 //
-// An Attempt whose function asked for its Context or Scope is never reused,
-// so such a late call always panics and never sees another attempt or
-// another call. An Attempt whose function asked for neither is recycled
-// for later attempts and calls, which is what keeps the success path free
-// of allocations; a late call on it panics while it waits for reuse.
+// An Attempt whose function asked for its Context, Scope or Release is
+// never reused, so such a late call always panics and never sees another
+// attempt or another call; the attempt's cleanups are in this case. An
+// Attempt whose function asked for none of them is recycled for later
+// attempts and calls, which is what keeps the success path free of
+// allocations: a late call on it panics while it waits for reuse, but
+// would reach the attempt that reuses it. So a goroutine that may outlive
+// the function must be given the context or the Scope, not the Attempt.
 type Attempt struct {
 	st       atomic.Uint64 // number<<2 | phase
 	parent   context.Context
