@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/reclaim-go/reclaim/retry"
+	"github.com/reclaim-go/reclaim/scope"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -167,4 +169,52 @@ func TestGivingUpBeforeTheDeadlineMapsToGatewayTimeout(t *testing.T) {
 	rec := httptest.NewRecorder()
 	gateway.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	assert.Equal(t, http.StatusGatewayTimeout, rec.Code)
+}
+
+// Item 6 of #13: an *http.Response returned from Value is cut off with the
+// attempt's context, unless the attempt kept it with Release; then its
+// body reads in full after Value returned, until the caller releases it.
+func TestAResponseKeptWithReleaseIsReadAfterValue(t *testing.T) {
+	body := strings.Repeat("reclaim ", 1<<17) // 1 MiB: more than the socket buffers
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	defer srv.Client().CloseIdleConnections()
+	get := func(keep bool) (*http.Response, *scope.Scope, context.Context, error) {
+		var kept *scope.Scope
+		var ctx context.Context
+		resp, err := retry.Value(context.Background(), fast, func(a *retry.Attempt) (*http.Response, error) {
+			ctx = a.Context()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+			require.NoError(t, err)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				return nil, err
+			}
+			if keep {
+				a.Scope().DeferClose(resp.Body)
+				kept = a.Release()
+			}
+			return resp, nil
+		})
+		return resp, kept, ctx, err
+	}
+
+	resp, _, _, err := get(false)
+	require.NoError(t, err)
+	_, err = io.ReadAll(resp.Body)
+	assert.ErrorIs(t, err, context.Canceled, "cut off as the attempt ended")
+	require.NoError(t, resp.Body.Close())
+
+	resp, kept, ctx, err := get(true)
+	require.NoError(t, err)
+	got, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, len(body), len(got))
+	assert.NoError(t, ctx.Err())
+	require.NoError(t, kept.Close())
+	assert.ErrorIs(t, ctx.Err(), context.Canceled)
+	_, err = resp.Body.Read(make([]byte, 1))
+	assert.Error(t, err, "closed by the release")
 }
