@@ -15,7 +15,7 @@
 //	g.Go("indexer", indexer.Run, lifecycle.Restart(retry.Policy{MaxAttempts: 10}))
 //	mux.Handle("GET /readyz", g.Readiness())
 //	g.Add(lifecycle.HTTPServer("http", &http.Server{Handler: mux}, ln))
-//	err := g.Run(context.Background()) // until SIGTERM; then drain, stop, return why
+//	err := g.Run(context.Background()) // until SIGTERM; then drain, stop; nil if clean
 //
 // # Components
 //
@@ -71,15 +71,23 @@
 // of the [GracePeriod]. A second signal cuts the drain and forces the stop
 // (the hooks' contexts are cancelled, so servers close their connections);
 // a third dumps every goroutine's stack to standard error and returns at
-// once. The error Run returns says why it stopped: a [*SignalError], the
-// context's cause, or the goroutine's failure.
+// once. Run returns as soon as the group has stopped, whoever stopped it:
+// a signal, its context, [Group.Stop] called elsewhere, or a failure.
 //
-//	err := g.Run(context.Background())
-//	var sig *lifecycle.SignalError
-//	if errors.As(err, &sig) && len(multierr.Errors(err)) == 1 {
-//		return nil // stopped by SIGTERM, cleanly
+// A clean stop is not an error: Run returns nil when the group stopped
+// because it was asked to and everything stopped cleanly, and an error
+// only when something failed (a start, a goroutine, a stop hook, a
+// timeout, a forced stop). Why it stopped is logged and kept:
+//
+//	if err := g.Run(context.Background()); err != nil {
+//		log.Printf("stopped by %v, with errors: %v", g.Cause(), err)
+//		os.Exit(1)
 //	}
-//	return err
+//	log.Printf("stopped cleanly: %v", g.Cause()) // lifecycle: received signal terminated
+//
+// Code that uses Start and Stop without Run learns that the group stopped
+// itself (a supervised goroutine failed) from [Group.Done], and why from
+// [Group.Err] and [Group.Cause].
 //
 // # Leak check
 //

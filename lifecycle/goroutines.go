@@ -149,6 +149,9 @@ const leakWait = time.Second
 // [net/http.DefaultTransport] for requests made in a hook, count as
 // leaks: close them in a stop hook.
 func (g *Group) CheckLeaks(ctx context.Context) error {
+	if ctx == nil {
+		panic("lifecycle: CheckLeaks called with a nil context")
+	}
 	g.mu.Lock()
 	g.initLocked()
 	g.mu.Unlock()

@@ -40,13 +40,17 @@ type Group struct {
 	errs        []error         // every error of the group, in the order they happened
 	failed      chan struct{}   // closed at the first failure of a goroutine
 	failure     error           // that failure
+	cause       error           // why the group stops: the first request or failure
 	runCtx      context.Context // parent of the supervised goroutines' contexts
 	cancelRun   context.CancelCauseFunc
 	cancelStart context.CancelCauseFunc // cancels the Start in progress
 	startDone   chan struct{}           // closed when Start has returned
 	stopClaimed bool                    // a Stop or a failed Start is stopping the group
+	stopBegun   chan struct{}           // closed when stopClaimed is set
 	stopDone    chan struct{}           // closed when the stop has finished
 	stopErr     error                   // the stop's result, set before stopDone is closed
+	forced      bool                    // Run forced the stop
+	forceStop   context.CancelCauseFunc // cancels the stop hooks' contexts
 
 	ready   atomic.Bool
 	tracker tracker
@@ -104,6 +108,7 @@ func (g *Group) o() *options {
 func (g *Group) initLocked() {
 	if g.failed == nil {
 		g.failed = make(chan struct{})
+		g.stopBegun = make(chan struct{})
 		g.stopDone = make(chan struct{})
 		g.names = make(map[string]bool)
 		g.tracker.init()
@@ -116,10 +121,26 @@ func (g *Group) idleLocked() error {
 	switch {
 	case g.startCalled:
 		return ErrStarted
-	case g.state != idle:
+	case g.stopClaimed || g.state != idle:
 		return ErrStopped
 	}
 	return nil
+}
+
+// claimLocked makes the caller the one that stops the group, for cause.
+// Caller must hold g.mu.
+func (g *Group) claimLocked(cause error) {
+	g.stopClaimed = true
+	g.causeLocked(cause)
+	close(g.stopBegun)
+}
+
+// causeLocked records why the group stops, unless a reason came first.
+// Caller must hold g.mu.
+func (g *Group) causeLocked(cause error) {
+	if g.cause == nil {
+		g.cause = cause
+	}
 }
 
 func (g *Group) log(level slog.Level, msg string, args ...any) {
@@ -223,6 +244,9 @@ func (g *Group) Go(name string, fn func(ctx context.Context) error, opts ...GoOp
 // [ErrStopped]; Stop stops what started. Start returns [ErrStarted] if the
 // group was already started and ErrStopped if it was stopped.
 func (g *Group) Start(ctx context.Context) error {
+	if ctx == nil {
+		panic("lifecycle: Start called with a nil context")
+	}
 	g.mu.Lock()
 	g.initLocked()
 	if err := g.idleLocked(); err != nil {
@@ -263,23 +287,39 @@ func (g *Group) Start(ctx context.Context) error {
 	if err == nil { // Stop came just as the last hook returned
 		err = fmt.Errorf("lifecycle: Start: %w", ErrStopped)
 	}
-	if err == errStartAborted {
-		err = g.failure
+	failure := g.failure
+	var te *TimeoutError
+	hung := errors.As(err, &te)
+	if failure != nil && (err == errStartAborted || errors.Is(err, failure) && !hung) {
+		// The hook in progress returned because the failure interrupted
+		// it: the failure says it all.
+		err = errStartAborted
+	}
+	// Start's error is a failure of the group unless Start was told to stop
+	// (its ctx, Stop, a goroutine's failure) and its hook obeyed.
+	if err != errStartAborted && (sctx.Err() == nil || hung) {
+		g.errs = append(g.errs, err)
 	}
 	if g.stopClaimed { // Stop waits for us, and stops what started
 		g.mu.Unlock()
+		if err == errStartAborted {
+			return failure
+		}
 		return err
 	}
-	g.stopClaimed = true
-	failure := g.failure
+	cause := err
+	if err == errStartAborted {
+		cause = failure
+	}
+	g.claimLocked(cause)
 	g.mu.Unlock()
-	g.log(slog.LevelError, "start failed; stopping what started", "err", err)
-	sctx, cancelStop := g.budget(context.WithoutCancel(ctx))
+	g.log(slog.LevelError, "start failed; stopping what started", "err", cause)
+	bctx, cancelStop := g.budget(context.WithoutCancel(ctx))
 	defer cancelStop()
-	stopErr := g.shutdown(sctx)
-	if err == failure {
-		// The failure leads the stop's errors already: Start fails with
-		// the error that Run would return had it come a moment later.
+	stopErr := g.shutdown(bctx)
+	if err == errStartAborted || sctx.Err() == nil || hung {
+		// Start's error leads the stop's errors already: Start fails with
+		// what Stop and Err return.
 		return stopErr
 	}
 	return multierr.Append(err, stopErr)
@@ -365,11 +405,16 @@ func (g *Group) startComponent(ctx context.Context, e *entry) error {
 // contexts but abandons nothing.
 //
 // Stop is idempotent and safe to call concurrently: the first call stops
-// the group and every call returns the same error once the stop has
-// finished; a call that stops waiting because its own ctx is done returns
-// ctx's error instead. Stop on an idle group marks it stopped and returns
-// nil. When Stop returns, every goroutine of the group has returned except
-// abandoned ones; see [Group.CheckLeaks].
+// the group, and every call made or still waiting once that stop has
+// finished returns its result, whatever its own ctx. A call that finds a
+// stop in progress and whose ctx is done before that stop finishes returns
+// an error wrapping ctx's cause instead. Stop on a group that was never
+// started releases what the constructors were handed ([Closer],
+// [ContextCloser], [HTTPServer]'s listener), in reverse order, marks the
+// group stopped and returns their errors. When Stop returns, every
+// goroutine of the group has returned except abandoned ones; see
+// [Group.CheckLeaks]. [Group.Done] and [Group.Err] give the same result to
+// code that did not call Stop.
 //
 // Stop waits for the group's goroutines and hooks, so one of them (or an
 // HTTP handler of an [HTTPServer] component) that wants the service to stop
@@ -377,36 +422,88 @@ func (g *Group) startComponent(ctx context.Context, e *entry) error {
 // abandoned. A supervised goroutine returns an error instead; other code
 // calls Stop in a new goroutine.
 func (g *Group) Stop(ctx context.Context) error {
+	if ctx == nil {
+		panic("lifecycle: Stop called with a nil context")
+	}
+	return g.stop(ctx, ErrStopped)
+}
+
+// stop stops the group for cause, or waits for the stop in progress.
+func (g *Group) stop(ctx context.Context, cause error) error {
 	g.mu.Lock()
 	g.initLocked()
 	if g.stopClaimed {
-		done := g.stopDone
 		g.mu.Unlock()
-		select {
-		case <-done:
-			return g.stopErr
-		case <-ctx.Done():
-			return fmt.Errorf("lifecycle: Stop: gave up waiting for the stop in progress: %w", context.Cause(ctx))
-		}
+		return g.await(ctx)
 	}
-	g.stopClaimed = true
-	switch g.state {
-	case idle:
-		g.state = stopped
-		close(g.stopDone)
-		g.mu.Unlock()
-		return nil
-	case starting:
-		g.cancelStart(ErrStopped)
+	g.claimLocked(cause)
+	if g.state == starting {
+		g.cancelStart(cause)
 		startDone := g.startDone
 		g.mu.Unlock()
 		<-startDone // soon: Start abandons its hook in progress after a grace
-	default:
+	} else {
 		g.mu.Unlock()
 	}
 	ctx, cancel := g.budget(ctx)
 	defer cancel()
 	return g.shutdown(ctx)
+}
+
+// await waits for the stop in progress and returns its result, or gives up
+// when ctx is done. A stop that has finished always wins over ctx.
+func (g *Group) await(ctx context.Context) error {
+	select {
+	case <-g.stopDone:
+		return g.stopErr
+	default:
+	}
+	select {
+	case <-g.stopDone:
+		return g.stopErr
+	case <-ctx.Done():
+		select {
+		case <-g.stopDone:
+			return g.stopErr
+		default:
+		}
+		return fmt.Errorf("lifecycle: Stop: gave up waiting for the stop in progress: %w", context.Cause(ctx))
+	}
+}
+
+// Done returns a channel that is closed once the group has stopped: after
+// [Group.Stop], a failed [Group.Start], or the shutdown that follows the
+// failure of a supervised goroutine, once every component has stopped.
+// [Group.Err] then returns the stop's result.
+func (g *Group) Done() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.initLocked()
+	return g.stopDone
+}
+
+// Err returns nil until [Group.Done] is closed, and then what Stop returns:
+// nil if the group stopped because it was asked to (Stop, or a signal or
+// the context under [Group.Run]) and everything stopped cleanly; otherwise
+// every failure and stop error, in the order they happened.
+func (g *Group) Err() error {
+	select {
+	case <-g.Done():
+		return g.stopErr
+	default:
+		return nil
+	}
+}
+
+// Cause returns why the group stopped or is stopping, or nil while it
+// runs: [ErrStopped] when Stop was called, a [*SignalError] or an error
+// wrapping the context's cause when [Group.Run] was told to stop, the
+// failure of a supervised goroutine or a server, or Start's error. A clean
+// stop has a cause but no error: Cause says why, [Group.Err] says nil.
+func (g *Group) Cause() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cause
 }
 
 // budget gives ctx the StopTimeout deadline if it has none.
@@ -432,7 +529,13 @@ const minSlice = 10 * time.Millisecond
 // deadline. It runs once, in the goroutine that claimed the stop.
 func (g *Group) shutdown(ctx context.Context) error {
 	g.ready.Store(false)
+	ctx, force := context.WithCancelCause(ctx)
+	defer force(nil)
 	g.mu.Lock()
+	g.forceStop = force
+	if g.forced {
+		force(ErrForced)
+	}
 	g.state = stopping
 	units := g.unitsLocked()
 	g.mu.Unlock()
@@ -467,13 +570,13 @@ func (g *Group) shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	g.state = stopped
 	g.stopErr = multierr.Combine(g.errs...)
-	err := g.stopErr
+	err, cause := g.stopErr, g.cause
 	close(g.stopDone)
 	g.mu.Unlock()
 	if err != nil {
-		g.log(slog.LevelError, "stopped with errors", "elapsed", time.Since(begin), "err", err)
+		g.log(slog.LevelError, "stopped with errors", "elapsed", time.Since(begin), "cause", cause, "err", err)
 	} else {
-		g.log(slog.LevelInfo, "stopped", "elapsed", time.Since(begin))
+		g.log(slog.LevelInfo, "stopped", "elapsed", time.Since(begin), "cause", cause)
 	}
 	return err
 }

@@ -147,10 +147,11 @@ func TestStartFailureStopsWhatStartedInReverse(t *testing.T) {
 	assert.Equal(t, []string{"start z", "start a", "start b", "stop a", "stop z"}, ev.get())
 	assert.False(t, g.Ready())
 
-	// The group is stopped: Stop runs nothing and reports the rollback.
-	stopErr := g.Stop(context.Background())
-	assert.ErrorIs(t, stopErr, errStopA)
-	assert.NotErrorIs(t, stopErr, errB)
+	// The group is stopped: Stop runs nothing and returns what Start did,
+	// as Err does.
+	assert.Equal(t, err, g.Stop(context.Background()))
+	assert.Equal(t, err, g.Err())
+	assert.ErrorIs(t, g.Cause(), errB, "the start's error is why the group stopped")
 	assert.Len(t, ev.get(), 5)
 }
 
@@ -484,9 +485,11 @@ func TestStopDuringStartAbandonsAHungHook(t *testing.T) {
 		go func() { startErr <- g.Start(context.Background()) }()
 		time.Sleep(time.Minute)
 		begin := time.Now()
-		require.NoError(t, g.Stop(context.Background()))
+		stopErr := g.Stop(context.Background())
 		assert.Equal(t, 100*time.Millisecond, time.Since(begin), "the hook had a grace to notice")
 		err := <-startErr
+		var ste *lifecycle.TimeoutError
+		require.ErrorAs(t, stopErr, &ste, "a hook deaf to Stop is a failure, not a clean stop")
 		assert.ErrorIs(t, err, lifecycle.ErrStopped)
 		var te *lifecycle.TimeoutError
 		require.ErrorAs(t, err, &te)

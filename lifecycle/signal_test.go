@@ -20,7 +20,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/multierr"
 
 	"github.com/reclaim-go/reclaim/lifecycle"
 )
@@ -84,6 +83,10 @@ func TestSignalChild(t *testing.T) {
 		case <-r.Context().Done(): // the connection was closed under us
 		}
 	})
+	mux.HandleFunc("GET /stop", func(http.ResponseWriter, *http.Request) {
+		// A handler must not wait for the stop: it would wait for itself.
+		go func() { _ = g.Stop(context.Background()) }()
+	})
 	must := func(err error) {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -98,11 +101,11 @@ func TestSignalChild(t *testing.T) {
 	must(g.Add(lifecycle.HTTPServer("http", &http.Server{Handler: mux}, ln)))
 	fmt.Printf("addr=%s\n", ln.Addr())
 
+	// What a service's main does: exit 1 on any error.
 	err = g.Run(context.Background())
-	logger.Info("run returned", "err", err)
-	var se *lifecycle.SignalError
+	logger.Info("run returned", "err", err, "cause", g.Cause())
 	switch {
-	case errors.As(err, &se) && len(multierr.Errors(err)) == 1:
+	case err == nil:
 		os.Exit(exitClean)
 	case strings.Contains(err.Error(), "stop abandoned"):
 		os.Exit(exitAbandoned)
@@ -305,6 +308,18 @@ func TestRealSignals(t *testing.T) {
 		assert.GreaterOrEqual(t, elapsed, childDrain, "after the drain")
 		assert.Equal(t, []string{"http", "cache", "db"}, c.stopped(), "the log names each stopped component in reverse order")
 		assert.True(t, c.logged(`"reason":"lifecycle: received signal terminated"`), c.stderr())
+		assert.True(t, c.logged(`"msg":"stopped","elapsed"`), "the stop is logged")
+		assert.True(t, c.logged(`"cause":"lifecycle: received signal terminated"`), "with its cause, though Run returned nil")
+	})
+
+	t.Run("Stop from a handler ends Run without a signal", func(t *testing.T) {
+		c := startChild(t, "normal")
+		resp, err := c.http.Get("http://" + c.addr + "/stop")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, exitClean, c.wait(), c.stderr())
+		assert.Equal(t, []string{"http", "cache", "db"}, c.stopped())
+		assert.True(t, c.logged(`"cause":"lifecycle: group stopped"`), c.stderr())
 	})
 
 	t.Run("a second SIGTERM cuts the drain and forces the stop", func(t *testing.T) {

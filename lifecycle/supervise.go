@@ -98,9 +98,14 @@ func (g *Group) exited(e *entry, err error) {
 	autoStop := false
 	if first {
 		g.failure = err
+		g.causeLocked(err)
 		close(g.failed)
-		// Run drains and stops by itself; a Start in progress fails.
+		// Run drains and stops by itself; a Start in progress fails at
+		// once: its hook in progress is told to give up.
 		autoStop = g.state == running && !g.underRun && !g.stopClaimed
+		if g.state == starting && !g.stopClaimed {
+			g.cancelStart(err)
+		}
 	}
 	g.mu.Unlock()
 	g.log(slog.LevelError, "goroutine failed", "goroutine", e.name, "err", err)
