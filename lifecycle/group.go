@@ -71,8 +71,9 @@ type entry struct {
 	name    string
 	comp    *Component // nil for a goroutine
 	fn      func(context.Context) error
-	restart *retry.Policy
-	created stack.Trace // where Add or Go was called
+	restart    *retry.Policy
+	resetAfter time.Duration // a run this long starts a new failure streak
+	created    stack.Trace   // where Add or Go was called
 
 	// Protected by Group.mu:
 	status   status
@@ -204,12 +205,20 @@ func (g *Group) Go(name string, fn func(ctx context.Context) error, opts ...GoOp
 			opt.applyGo(&o)
 		}
 	}
-	if o.restart != nil {
+	switch {
+	case o.restart == nil && o.resetSet:
+		return fmt.Errorf("lifecycle: Go %q: ResetAfter without Restart", name)
+	case o.resetSet && o.resetAfter <= 0:
+		return fmt.Errorf("lifecycle: Go %q: ResetAfter %v is not positive", name, o.resetAfter)
+	case o.restart != nil:
 		if _, err := o.restart.Backoff(); err != nil {
 			return fmt.Errorf("lifecycle: Go %q: Restart: %w", name, err)
 		}
+		if !o.resetSet {
+			o.resetAfter = resetAfter(o.restart)
+		}
 	}
-	e := &entry{name: name, fn: fn, restart: o.restart, created: stack.Capture(1)}
+	e := &entry{name: name, fn: fn, restart: o.restart, resetAfter: o.resetAfter, created: stack.Capture(1)}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.initLocked()
