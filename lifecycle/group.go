@@ -68,9 +68,9 @@ const (
 
 // An entry is a component or a supervised goroutine.
 type entry struct {
-	name    string
-	comp    *Component // nil for a goroutine
-	fn      func(context.Context) error
+	name       string
+	comp       *Component // nil for a goroutine
+	fn         func(context.Context) error
 	restart    *retry.Policy
 	resetAfter time.Duration // a run this long starts a new failure streak
 	created    stack.Trace   // where Add or Go was called
