@@ -2,7 +2,9 @@ package lifecycle
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"reflect"
 	"time"
 )
 
@@ -48,22 +50,54 @@ type Component struct {
 	// Start succeeds until Stop makes it return; an error it returns before
 	// Stop is called is a failure, as for a supervised goroutine.
 	serve func() error
+
+	// release, if not nil, gives back what a constructor was handed when
+	// the component is never started (see [Group.Stop]).
+	release func(ctx context.Context) error
+
+	// invalid, if not nil, is why a constructor's arguments were bad;
+	// Add returns it.
+	invalid error
 }
 
 // Closer returns a Component that closes c when it stops. The Close call
 // does not see the stop context; if it hangs past the component's share of
-// the stop budget, it is abandoned like any stop hook.
+// the stop budget, it is abandoned like any stop hook. The group closes c
+// exactly once, also when it is never started (a component added before it
+// failed to start, or the group was stopped first). A nil c makes
+// [Group.Add] fail.
 //
-//	g.Add(lifecycle.Closer("log file", f))
+//	err := g.Add(lifecycle.Closer("log file", f))
 func Closer(name string, c io.Closer) Component {
-	return Component{Name: name, Stop: func(context.Context) error { return c.Close() }}
+	if isNil(c) {
+		return Component{Name: name, invalid: fmt.Errorf("Closer %q: the io.Closer is nil", name)}
+	}
+	stop := func(context.Context) error { return c.Close() }
+	return Component{Name: name, Stop: stop, release: stop}
 }
 
 // ContextCloser returns a Component that closes c with the stop context
 // when it stops. It fits pool.Pool and pool.Handles, whose Close waits for
-// borrowed resources until the context is done:
+// borrowed resources until the context is done. As with [Closer], c is
+// closed exactly once, started or not, and a nil c makes [Group.Add] fail.
 //
-//	g.Add(lifecycle.ContextCloser("db", dbPool))
+//	err := g.Add(lifecycle.ContextCloser("db", dbPool))
 func ContextCloser(name string, c interface{ Close(context.Context) error }) Component {
-	return Component{Name: name, Stop: c.Close}
+	if isNil(c) {
+		return Component{Name: name, invalid: fmt.Errorf("ContextCloser %q: the closer is nil", name)}
+	}
+	return Component{Name: name, Stop: c.Close, release: c.Close}
+}
+
+// isNil reports whether v is nil, or an interface holding a nil pointer,
+// map, channel, func or slice: what a constructor cannot use.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Chan, reflect.Func, reflect.Slice, reflect.Interface, reflect.UnsafePointer:
+		return rv.IsNil()
+	}
+	return false
 }

@@ -153,9 +153,15 @@ func (g *Group) log(level slog.Level, msg string, args ...any) {
 // Add adds c to the group: Start will start it after the components added
 // before it, and Stop will stop it before them. Add returns [ErrStarted]
 // once Start has been called, [ErrStopped] if Stop was called first, and an
-// error if c has no name or the name of a component already added.
+// error if c has no name, the name of a component or goroutine already
+// added, or was made by a constructor given nil ([Closer], [ContextCloser],
+// [HTTPServer]). When Add fails, the group does not own what c would have
+// closed: the caller closes it.
 func (g *Group) Add(c Component) error {
-	if c.Name == "" {
+	switch {
+	case c.invalid != nil:
+		return fmt.Errorf("lifecycle: Add: %w", c.invalid)
+	case c.Name == "":
 		return errors.New("lifecycle: Add: Component.Name is empty")
 	}
 	e := &entry{name: c.Name, comp: &c, created: stack.Capture(1)}
@@ -165,9 +171,8 @@ func (g *Group) Add(c Component) error {
 	if err := g.idleLocked(); err != nil {
 		return err
 	}
-	switch {
-	case g.names[c.Name]:
-		return fmt.Errorf("lifecycle: Add: a component named %q was already added", c.Name)
+	if g.names[c.Name] {
+		return fmt.Errorf("lifecycle: Add: the name %q is taken by a component or goroutine added before", c.Name)
 	}
 	g.names[c.Name] = true
 	g.entries = append(g.entries, e)
@@ -191,7 +196,8 @@ func (g *Group) Add(c Component) error {
 // errors are not errors; anything else it returns joins Stop's error.
 //
 // Go returns [ErrStopped] once Stop has been called, and an error if name
-// is empty or the restart policy is invalid. A nil fn panics.
+// is empty or taken by a component or goroutine added before, or the
+// restart options are invalid. A nil fn panics.
 func (g *Group) Go(name string, fn func(ctx context.Context) error, opts ...GoOption) error {
 	if fn == nil {
 		panic("lifecycle: Go called with a nil func")
@@ -225,7 +231,12 @@ func (g *Group) Go(name string, fn func(ctx context.Context) error, opts ...GoOp
 	switch {
 	case g.stopClaimed || g.state >= stopping:
 		return ErrStopped
-	case g.state == running:
+	case g.names[name]:
+		return fmt.Errorf("lifecycle: Go: the name %q is taken by a component or goroutine added before", name)
+	}
+	g.names[name] = true
+	switch g.state {
+	case running:
 		g.entries = append(g.entries, e)
 		g.launchLocked(e)
 	default: // idle or starting: Start launches it in turn
@@ -528,6 +539,7 @@ func (g *Group) budget(ctx context.Context) (context.Context, context.CancelFunc
 type unit struct {
 	entries []*entry
 	timeout time.Duration // a component's StopTimeout
+	release bool          // a component never started: release it
 }
 
 // minSlice is the least time a stop hook is given, even when the budget is
@@ -567,10 +579,13 @@ func (g *Group) shutdown(ctx context.Context) error {
 		} else if u.timeout > 0 {
 			slice = u.timeout
 		}
-		if u.entries[0].comp == nil {
+		switch {
+		case u.entries[0].comp == nil:
 			g.stopGoroutines(u.entries, slice)
-		} else {
-			g.stopComponent(ctx, u.entries[0], slice)
+		case u.release:
+			g.stopComponent(ctx, u.entries[0], u.entries[0].comp.release, slice)
+		default:
+			g.stopComponent(ctx, u.entries[0], u.entries[0].comp.Stop, slice)
 		}
 	}
 	if g.cancelRun != nil {
@@ -605,6 +620,9 @@ func (g *Group) unitsLocked() []unit {
 			}
 		case e.comp != nil && e.status == up:
 			units = append(units, unit{entries: []*entry{e}, timeout: e.comp.StopTimeout})
+		case e.comp != nil && e.status == pending && e.comp.release != nil:
+			// Never started: give back what its constructor was handed.
+			units = append(units, unit{entries: []*entry{e}, timeout: e.comp.StopTimeout, release: true})
 		}
 	}
 	if len(gors) > 0 {
@@ -651,9 +669,9 @@ func (g *Group) stopGoroutines(es []*entry, slice time.Duration) {
 	}
 }
 
-// stopComponent runs e's stop hook, then waits for its serve goroutine,
-// within slice (0: no limit).
-func (g *Group) stopComponent(ctx context.Context, e *entry, slice time.Duration) {
+// stopComponent runs stop, e's stop hook or release, then waits for its
+// serve goroutine, within slice (0: no limit).
+func (g *Group) stopComponent(ctx context.Context, e *entry, stop func(context.Context) error, slice time.Duration) {
 	g.mu.Lock()
 	e.stopping = true
 	e.status = down
@@ -668,14 +686,14 @@ func (g *Group) stopComponent(ctx context.Context, e *entry, slice time.Duration
 		defer t.Stop()
 		expire = t.C
 	}
-	if c.Stop != nil {
+	if stop != nil {
 		hctx := ctx
 		if slice > 0 {
 			var cancel context.CancelFunc
 			hctx, cancel = context.WithDeadline(ctx, begin.Add(slice-graceFor(slice)))
 			defer cancel()
 		}
-		h := g.call(e, opStop, hctx, c.Stop, func(err error) {
+		h := g.call(e, opStop, hctx, stop, func(err error) {
 			g.log(slog.LevelWarn, "abandoned stop hook returned", "component", c.Name, "err", err)
 		})
 		select {

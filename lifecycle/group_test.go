@@ -124,7 +124,7 @@ func TestAddRejectsBadNames(t *testing.T) {
 	g := lifecycle.New()
 	assert.ErrorContains(t, g.Add(lifecycle.Component{}), "Component.Name")
 	require.NoError(t, g.Add(comp(&ev, "db")))
-	assert.ErrorContains(t, g.Add(comp(&ev, "db")), `"db" was already added`)
+	assert.ErrorContains(t, g.Add(comp(&ev, "db")), `the name "db" is taken`)
 }
 
 func TestStartFailureStopsWhatStartedInReverse(t *testing.T) {

@@ -95,8 +95,14 @@ func TestSignalChild(t *testing.T) {
 	}
 	must(g.Add(lifecycle.Component{Name: "db", Stop: func(context.Context) error { return nil }}))
 	must(g.Add(lifecycle.Component{Name: "cache", Stop: func(context.Context) error { return nil }}))
-	if mode == "stuck" {
+	switch mode {
+	case "stuck":
 		must(g.Add(lifecycle.Component{Name: "stuck", Stop: stuckStop}))
+	case "slowstart": // SIGTERM comes before the server starts
+		must(g.Add(lifecycle.Component{Name: "migrations", Start: func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}}))
 	}
 	must(g.Add(lifecycle.HTTPServer("http", &http.Server{Handler: mux}, ln)))
 	fmt.Printf("addr=%s\n", ln.Addr())
@@ -104,6 +110,10 @@ func TestSignalChild(t *testing.T) {
 	// What a service's main does: exit 1 on any error.
 	err = g.Run(context.Background())
 	logger.Info("run returned", "err", err, "cause", g.Cause())
+	if mode == "slowstart" {
+		// Live on, so that the parent sees what Run left open.
+		_, _ = io.Copy(io.Discard, os.Stdin)
+	}
 	switch {
 	case err == nil:
 		os.Exit(exitClean)
@@ -122,6 +132,7 @@ func stuckStop(context.Context) error { select {} }
 type child struct {
 	t     *testing.T
 	cmd   *exec.Cmd
+	stdin io.WriteCloser // closing it ends a child that lives on after Run
 	addr  string
 	http  *http.Client
 	exit  chan struct{} // closed when the child's output ended: it exited
@@ -138,8 +149,10 @@ func startChild(t *testing.T, mode string) *child {
 	require.NoError(t, err)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	c := &child{t: t, cmd: cmd, exit: make(chan struct{}), news: make(chan struct{}, 1),
+	c := &child{t: t, cmd: cmd, stdin: stdin, exit: make(chan struct{}), news: make(chan struct{}, 1),
 		http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -178,6 +191,10 @@ func startChild(t *testing.T, mode string) *child {
 		t.Fatalf("the child exited before serving:\n%s", c.stderr())
 	case <-time.After(30 * time.Second):
 		t.Fatal("the child did not start")
+	}
+	if mode == "slowstart" {
+		c.await(func() bool { return c.logged(`"msg":"starting component","component":"migrations"`) }, "the child to be starting")
+		return c
 	}
 	c.await(func() bool { code, _ := c.probe(); return code == http.StatusOK }, "the child to be ready")
 	return c
@@ -320,6 +337,24 @@ func TestRealSignals(t *testing.T) {
 		assert.Equal(t, exitClean, c.wait(), c.stderr())
 		assert.Equal(t, []string{"http", "cache", "db"}, c.stopped())
 		assert.True(t, c.logged(`"cause":"lifecycle: group stopped"`), c.stderr())
+	})
+
+	t.Run("SIGTERM during the start closes the listener of the server never started", func(t *testing.T) {
+		c := startChild(t, "slowstart")
+		conn, err := net.Dial("tcp", c.addr)
+		require.NoError(t, err, "the listener is open: the kernel queues connections for the server to come")
+		conn.Close()
+		c.signal(syscall.SIGTERM)
+		c.await(func() bool { return c.logged(`"msg":"run returned"`) }, "Run to return")
+		conn, err = net.Dial("tcp", c.addr)
+		if err == nil {
+			conn.Close()
+		}
+		assert.Error(t, err, "the listener handed to HTTPServer is closed while the process lives on")
+		assert.True(t, c.logged(`"msg":"run returned","err":null,"cause":"lifecycle: received signal terminated"`), "Run returned nil: the hook obeyed; %s", c.stderr())
+		require.NoError(t, c.stdin.Close())
+		assert.Equal(t, exitClean, c.wait(), c.stderr())
+		assert.Equal(t, []string{"http", "cache", "db"}, c.stopped(), "http released, then the others stopped")
 	})
 
 	t.Run("a second SIGTERM cuts the drain and forces the stop", func(t *testing.T) {
