@@ -29,7 +29,7 @@ const (
 // in that goroutine.
 func (g *Group) call(e *entry, op string, ctx context.Context, fn func(context.Context) error, late func(error)) *hookCall {
 	h := &hookCall{result: make(chan error, 1)}
-	h.run = g.tracker.spawn(op, e.name, e.created, func() {
+	h.run = g.tracker.spawn(op, e.name, e.created, func(tag func(context.Context) context.Context) {
 		err := error(&goexitError{op, e.name})
 		defer func() {
 			if h.state.CompareAndSwap(callRunning, callReturned) {
@@ -38,7 +38,7 @@ func (g *Group) call(e *entry, op string, ctx context.Context, fn func(context.C
 				late(err)
 			}
 		}()
-		err = invoke(e.name, op, ctx, fn)
+		err = invoke(e.name, op, tag(ctx), fn)
 	})
 	return h
 }

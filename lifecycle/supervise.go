@@ -15,10 +15,10 @@ func (g *Group) launchLocked(e *entry) {
 	ctx, cancel := context.WithCancelCause(g.runCtx)
 	e.cancel = cancel
 	e.status = up
-	e.run = g.tracker.spawn(opGoroutine, e.name, e.created, func() {
+	e.run = g.tracker.spawn(opGoroutine, e.name, e.created, func(tag func(context.Context) context.Context) {
 		err := error(&goexitError{opGoroutine, e.name})
 		defer func() { g.exited(e, err) }()
-		err = g.supervise(ctx, e)
+		err = g.supervise(tag(ctx), e)
 	})
 	g.log(slog.LevelInfo, "goroutine started", "goroutine", e.name)
 }
@@ -138,7 +138,7 @@ func isStopErr(err error) bool {
 // hold g.mu.
 func (g *Group) serveLocked(e *entry) {
 	serve := e.comp.serve
-	e.run = g.tracker.spawn(opServe, e.name, e.created, func() {
+	e.run = g.tracker.spawn(opServe, e.name, e.created, func(func(context.Context) context.Context) {
 		err := error(&goexitError{opServe, e.name})
 		defer func() { g.exited(e, err) }()
 		err = invoke(e.name, opServe, context.Background(), func(context.Context) error { return serve() })
