@@ -24,8 +24,9 @@ type Component struct {
 	// context given to [Group.Start], is cancelled if that one is, and
 	// expires after StartTimeout. Start runs in a goroutine of the group;
 	// if it has not returned shortly after its context is done, the group
-	// abandons it and fails to start, and if it later returns nil the
-	// group calls Stop then.
+	// abandons it and fails to start; the stop that follows waits for it
+	// within the component's share of the budget, and calls Stop in the
+	// component's place if it returned nil (see [Group.Start]).
 	Start func(ctx context.Context) error
 
 	// Stop stops the component, releasing everything Start acquired. It is

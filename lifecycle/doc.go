@@ -32,8 +32,16 @@
 // [Component.StartTimeout]). When one fails, panics or overruns its
 // timeout, Start stops what already started, in reverse, with a fresh stop
 // budget, and returns the start error joined with that stop's errors. A
-// hook that overran its timeout is abandoned, not forgotten: if it returns
-// nil later, the group stops that component then.
+// hook that overran its timeout is abandoned, not forgotten: the stop
+// that follows waits for it within its share of the budget, and stops the
+// component in its place if the hook succeeded, before the components it
+// depends on. A hook still running at the end of its share is left behind;
+// if it succeeds later, the group stops that component then, after the
+// others.
+//
+// A supervised goroutine or a server that fails while a start hook runs
+// cancels that hook's context, with the failure as its cause, so that the
+// rollback begins at once.
 //
 // # Stop and the stop budget
 //

@@ -80,6 +80,9 @@ type entry struct {
 	stopping bool                    // errors from now on are stop errors, not failures
 	cancel   context.CancelCauseFunc // a goroutine's context
 	run      *tracked                // a goroutine, or a component's serve goroutine
+	lateDone chan struct{}           // closed when an abandoned start hook returns
+	lateErr  error                   // what it returned
+	passed   bool                    // the stop went on without waiting for it
 }
 
 type status uint8
@@ -255,9 +258,13 @@ func (g *Group) Go(name string, fn func(ctx context.Context) error, opts ...GoOp
 // what already started, in reverse order, with a fresh stop budget (the
 // [StopTimeout] option), and returns the start error joined with the
 // errors of that stop (for a goroutine's failure, that stop's errors, which
-// begin with the failure); the group is then stopped. A hook abandoned after
-// its timeout keeps running in its goroutine; if it returns nil later, the
-// group calls the component's Stop then.
+// begin with the failure); the group is then stopped. A goroutine that
+// fails during Start cancels the context of the hook in progress. A hook
+// abandoned after its timeout keeps running in its goroutine; the stop
+// waits for it within the component's share of the stop budget and, if it
+// returned nil, stops the component in its place in the reverse order. If
+// it returns nil only after that, the group calls the component's Stop
+// then, after the components it depends on were stopped.
 //
 // If Stop is called while Start runs, Start stops starting, abandons the
 // hook in progress after a short grace, and returns an error wrapping
@@ -540,6 +547,7 @@ type unit struct {
 	entries []*entry
 	timeout time.Duration // a component's StopTimeout
 	release bool          // a component never started: release it
+	late    bool          // a component whose start hook was abandoned
 }
 
 // minSlice is the least time a stop hook is given, even when the budget is
@@ -582,6 +590,8 @@ func (g *Group) shutdown(ctx context.Context) error {
 		switch {
 		case u.entries[0].comp == nil:
 			g.stopGoroutines(u.entries, slice)
+		case u.late:
+			g.stopLate(ctx, u.entries[0], slice)
 		case u.release:
 			g.stopComponent(ctx, u.entries[0], u.entries[0].comp.release, slice)
 		default:
@@ -620,6 +630,8 @@ func (g *Group) unitsLocked() []unit {
 			}
 		case e.comp != nil && e.status == up:
 			units = append(units, unit{entries: []*entry{e}, timeout: e.comp.StopTimeout})
+		case e.comp != nil && e.status == lost:
+			units = append(units, unit{entries: []*entry{e}, timeout: e.comp.StopTimeout, late: true})
 		case e.comp != nil && e.status == pending && e.comp.release != nil:
 			// Never started: give back what its constructor was handed.
 			units = append(units, unit{entries: []*entry{e}, timeout: e.comp.StopTimeout, release: true})
@@ -721,6 +733,45 @@ func (g *Group) stopComponent(ctx context.Context, e *entry, stop func(context.C
 		}
 	}
 	g.log(slog.LevelInfo, "component stopped", "component", c.Name, "elapsed", time.Since(begin))
+}
+
+// stopLate waits, within slice, for the abandoned start hook of e, and
+// stops e if the hook succeeded: a component that starts late is still
+// stopped before the ones it depends on. If the hook is still running at
+// the end of slice, the stop goes on without it, and the hook's goroutine
+// stops e if it succeeds later (see lateStart).
+func (g *Group) stopLate(ctx context.Context, e *entry, slice time.Duration) {
+	begin := time.Now()
+	var expire <-chan time.Time
+	if slice > 0 {
+		t := time.NewTimer(slice)
+		defer t.Stop()
+		expire = t.C
+	}
+	g.log(slog.LevelInfo, "waiting for an abandoned start hook", "component", e.name, "timeout", slice)
+	select {
+	case <-e.lateDone:
+	case <-expire:
+	}
+	g.mu.Lock()
+	select {
+	case <-e.lateDone:
+	default:
+		e.passed = true
+	}
+	passed, err := e.passed, e.lateErr
+	e.status = down
+	g.mu.Unlock()
+	switch {
+	case passed:
+		g.log(slog.LevelWarn, "abandoned start hook still running; stopping the components before it", "component", e.name)
+	case err == nil:
+		rest := time.Duration(0)
+		if slice > 0 {
+			rest = max(slice-time.Since(begin), minSlice)
+		}
+		g.stopComponent(ctx, e, e.comp.Stop, rest)
+	}
 }
 
 // record keeps err, if not nil, for Stop to return.
