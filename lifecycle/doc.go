@@ -10,12 +10,16 @@
 // stopped when a worker hangs.
 //
 //	g := lifecycle.New(lifecycle.Logger(logger), lifecycle.DrainDelay(5*time.Second))
-//	g.Add(lifecycle.ContextCloser("db", db))              // a pool.Pool: Close(ctx)
-//	g.Add(lifecycle.Closer("cache", cache))               // an io.Closer
-//	g.Go("indexer", indexer.Run, lifecycle.Restart(retry.Policy{MaxAttempts: 10}))
 //	mux.Handle("GET /readyz", g.Readiness())
-//	g.Add(lifecycle.HTTPServer("http", &http.Server{Handler: mux}, ln))
-//	err := g.Run(context.Background()) // until SIGTERM; then drain, stop; nil if clean
+//	if err := errors.Join(
+//		g.Add(lifecycle.ContextCloser("db", db)), // a pool.Pool: Close(ctx)
+//		g.Add(lifecycle.Closer("cache", cache)),  // an io.Closer
+//		g.Go("indexer", indexer.Run, lifecycle.Restart(retry.Policy{MaxAttempts: 10})),
+//		g.Add(lifecycle.HTTPServer("http", &http.Server{Handler: mux}, ln)),
+//	); err != nil {
+//		return err // a nil closer, a taken name
+//	}
+//	return g.Run(context.Background()) // until SIGTERM; then drain, stop; nil if clean
 //
 // # Components
 //
@@ -23,7 +27,10 @@
 // context; either may be nil. [Group.Add] adds one before the group
 // starts, and fails with [ErrStarted] after: the order is fixed when Start
 // begins. [Closer], [ContextCloser] and [HTTPServer] make the common ones
-// in one line.
+// in one line; what they are handed belongs to the group once Add accepts
+// it, and is closed exactly once, even if the component never starts. Add
+// rejects a nil closer, server or listener, and a name already taken by a
+// component or a goroutine, with an error naming the call.
 //
 // # Start
 //
@@ -67,7 +74,12 @@
 // goroutine's name and stack. A goroutine that returns an error or panics
 // before Stop has failed, and the group shuts down, unless it runs with a
 // [Restart] policy: a [retry.Policy] that restarts it with backoff and,
-// when it gives up, shuts the group down.
+// when it gives up, shuts the group down. The policy bounds a failure
+// streak, not the goroutine's life: a run that stayed up longer than the
+// policy's longest delay ([ResetAfter]) starts the count, the elapsed time
+// and the backoff over, so that MaxAttempts: 10 stops a crash loop but not
+// a daemon that fails once a day. A panic in the policy's Retryable or
+// OnRetry is the goroutine's failure, never the process's.
 //
 // # Run: signals, drain, grace period
 //
