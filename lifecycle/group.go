@@ -643,6 +643,16 @@ func (g *Group) unitsLocked() []unit {
 	return units
 }
 
+// expiry returns a channel that receives when slice has passed, never if
+// slice is 0, and a func to release its timer.
+func expiry(slice time.Duration) (<-chan time.Time, func() bool) {
+	if slice <= 0 {
+		return nil, func() bool { return false }
+	}
+	t := time.NewTimer(slice)
+	return t.C, t.Stop
+}
+
 // stopGoroutines cancels the goroutines of es and waits for them until
 // slice has passed (0: no limit).
 func (g *Group) stopGoroutines(es []*entry, slice time.Duration) {
@@ -653,12 +663,8 @@ func (g *Group) stopGoroutines(es []*entry, slice time.Duration) {
 		e.cancel(ErrStopped)
 	}
 	g.mu.Unlock()
-	var expire <-chan time.Time
-	if slice > 0 {
-		t := time.NewTimer(slice)
-		defer t.Stop()
-		expire = t.C
-	}
+	expire, stopTimer := expiry(slice)
+	defer stopTimer()
 	expired := false
 	for _, e := range es {
 		if !expired {
@@ -692,12 +698,8 @@ func (g *Group) stopComponent(ctx context.Context, e *entry, stop func(context.C
 	c := e.comp
 	g.log(slog.LevelInfo, "stopping component", "component", c.Name, "timeout", slice)
 	begin := time.Now()
-	var expire <-chan time.Time
-	if slice > 0 {
-		t := time.NewTimer(slice)
-		defer t.Stop()
-		expire = t.C
-	}
+	expire, stopTimer := expiry(slice)
+	defer stopTimer()
 	if stop != nil {
 		hctx := ctx
 		if slice > 0 {
@@ -742,12 +744,8 @@ func (g *Group) stopComponent(ctx context.Context, e *entry, stop func(context.C
 // stops e if it succeeds later (see lateStart).
 func (g *Group) stopLate(ctx context.Context, e *entry, slice time.Duration) {
 	begin := time.Now()
-	var expire <-chan time.Time
-	if slice > 0 {
-		t := time.NewTimer(slice)
-		defer t.Stop()
-		expire = t.C
-	}
+	expire, stopTimer := expiry(slice)
+	defer stopTimer()
 	g.log(slog.LevelInfo, "waiting for an abandoned start hook", "component", e.name, "timeout", slice)
 	select {
 	case <-e.lateDone:
