@@ -30,7 +30,10 @@ type Component struct {
 	Start func(ctx context.Context) error
 
 	// Stop stops the component, releasing everything Start acquired. It is
-	// called once, and only if Start returned nil. Its context expires at
+	// called once, and only if Start returned nil; a component without
+	// Start holds a resource that exists already, so its Stop is called
+	// once in any case, also when the group never reached it (a component
+	// added before it failed to start, or Stop came first). Its context expires at
 	// the end of the component's share of the stop budget, a little
 	// before the group abandons it (see [Group.Stop]), and is cancelled
 	// early when the stop is forced (see [Group.Run]): a Stop that honours
@@ -53,7 +56,8 @@ type Component struct {
 	serve func() error
 
 	// release, if not nil, gives back what a constructor was handed when
-	// the component is never started (see [Group.Stop]).
+	// the component is never started (see [Group.Stop]); without it, a
+	// component without Start is released by its Stop.
 	release func(ctx context.Context) error
 
 	// invalid, if not nil, is why a constructor's arguments were bad;
@@ -73,8 +77,7 @@ func Closer(name string, c io.Closer) Component {
 	if isNil(c) {
 		return Component{Name: name, invalid: fmt.Errorf("Closer %q: the io.Closer is nil", name)}
 	}
-	stop := func(context.Context) error { return c.Close() }
-	return Component{Name: name, Stop: stop, release: stop}
+	return Component{Name: name, Stop: func(context.Context) error { return c.Close() }}
 }
 
 // ContextCloser returns a Component that closes c with the stop context
@@ -87,7 +90,16 @@ func ContextCloser(name string, c interface{ Close(context.Context) error }) Com
 	if isNil(c) {
 		return Component{Name: name, invalid: fmt.Errorf("ContextCloser %q: the closer is nil", name)}
 	}
-	return Component{Name: name, Stop: c.Close, release: c.Close}
+	return Component{Name: name, Stop: c.Close}
+}
+
+// releaser returns what gives back the resource of c when it is never
+// started, or nil if there is none.
+func (c *Component) releaser() func(context.Context) error {
+	if c.release == nil && c.Start == nil {
+		return c.Stop
+	}
+	return c.release
 }
 
 // isNil reports whether v is nil, or an interface holding a nil pointer,

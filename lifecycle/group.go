@@ -436,9 +436,11 @@ func (g *Group) startComponent(ctx context.Context, e *entry) error {
 // finished returns its result, whatever its own ctx. A call that finds a
 // stop in progress and whose ctx is done before that stop finishes returns
 // an error wrapping ctx's cause instead. Stop on a group that was never
-// started releases what the constructors were handed ([Closer],
-// [ContextCloser], [HTTPServer]'s listener), in reverse order, marks the
-// group stopped and returns their errors. When Stop returns, every
+// started releases what the group was handed (calls the Stop of each
+// component without Start, such as [Closer] and [ContextCloser], and closes
+// the listener of each [HTTPServer]), in reverse order, marks the group
+// stopped and returns their errors; so does the stop that follows a failed
+// Start, for the components it never reached. When Stop returns, every
 // goroutine of the group has returned except abandoned ones; see
 // [Group.CheckLeaks]. [Group.Done] and [Group.Err] give the same result to
 // code that did not call Stop.
@@ -593,7 +595,7 @@ func (g *Group) shutdown(ctx context.Context) error {
 		case u.late:
 			g.stopLate(ctx, u.entries[0], slice)
 		case u.release:
-			g.stopComponent(ctx, u.entries[0], u.entries[0].comp.release, slice)
+			g.stopComponent(ctx, u.entries[0], u.entries[0].comp.releaser(), slice)
 		default:
 			g.stopComponent(ctx, u.entries[0], u.entries[0].comp.Stop, slice)
 		}
@@ -632,7 +634,7 @@ func (g *Group) unitsLocked() []unit {
 			units = append(units, unit{entries: []*entry{e}, timeout: e.comp.StopTimeout})
 		case e.comp != nil && e.status == lost:
 			units = append(units, unit{entries: []*entry{e}, timeout: e.comp.StopTimeout, late: true})
-		case e.comp != nil && e.status == pending && e.comp.release != nil:
+		case e.comp != nil && e.status == pending && e.comp.releaser() != nil:
 			// Never started: give back what its constructor was handed.
 			units = append(units, unit{entries: []*entry{e}, timeout: e.comp.StopTimeout, release: true})
 		}

@@ -97,21 +97,23 @@ func TestWhatTheGroupWasHandedIsClosedOnceWhenNeverStarted(t *testing.T) {
 			}},
 				lifecycle.Closer("file", file),
 				lifecycle.ContextCloser("pool", pool),
-				lifecycle.HTTPServer("http", &http.Server{}, ln))
+				lifecycle.HTTPServer("http", &http.Server{}, ln),
+				lifecycle.Component{Name: "tmp", Stop: func(context.Context) error { ev.add("remove tmp"); return nil }})
 			switch how {
 			case "Stop before Start":
 				require.NoError(t, g.Stop(context.Background()))
-				assert.Equal(t, []string{"close pool", "close file"}, ev.get(), "released in reverse order")
+				assert.Equal(t, []string{"remove tmp", "close pool", "close file"}, ev.get(),
+					"released in reverse order: components without Start hold what exists already")
 			case "Stop during the start":
 				startErr := make(chan error, 1)
 				go func() { startErr <- g.Start(context.Background()) }()
 				<-started
 				require.NoError(t, g.Stop(context.Background()))
 				assert.ErrorIs(t, <-startErr, lifecycle.ErrStopped)
-				assert.Equal(t, []string{"start db", "close pool", "close file", "stop db"}, ev.get(), "released in their place in the reverse order")
+				assert.Equal(t, []string{"start db", "remove tmp", "close pool", "close file", "stop db"}, ev.get(), "released in their place in the reverse order")
 			default:
 				require.Error(t, g.Start(context.Background()))
-				assert.Equal(t, []string{"start db", "close pool", "close file", "stop db"}, ev.get())
+				assert.Equal(t, []string{"start db", "remove tmp", "close pool", "close file", "stop db"}, ev.get())
 				require.Error(t, g.Stop(context.Background()))
 			}
 			assert.Equal(t, 1, file.closes())
