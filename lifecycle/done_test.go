@@ -160,3 +160,26 @@ func TestNilContextsPanicNamingTheCall(t *testing.T) {
 	assert.PanicsWithValue(t, "lifecycle: CheckLeaks called with a nil context", func() { _ = g.CheckLeaks(nil) }) //nolint:staticcheck
 	require.NoError(t, g.Stop(context.Background()), "the group is unharmed")
 }
+
+func TestSignalForcesAStopCalledElsewhere(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ev events
+		sigs := make(chan os.Signal, 1)
+		g := lifecycle.New(lifecycle.Signals(sigs))
+		addAll(t, g, lifecycle.Component{Name: "http", Stop: func(ctx context.Context) error {
+			<-ctx.Done() // drains until forced
+			ev.add("stop http: %v", context.Cause(ctx))
+			return nil
+		}})
+		done := runGroup(context.Background(), g)
+		synctest.Wait()
+		stopErr := make(chan error, 1)
+		go func() { stopErr <- g.Stop(context.Background()) }()
+		time.Sleep(time.Second)
+		sigs <- syscall.SIGTERM
+		err := <-done
+		assert.ErrorIs(t, err, lifecycle.ErrForced)
+		assert.NoError(t, <-stopErr, "Stop's own result: every hook returned nil")
+		assert.Equal(t, []string{"stop http: lifecycle: stop forced by a signal"}, ev.get())
+	})
+}

@@ -26,8 +26,10 @@ import (
 //
 // A Group is used once: it is idle until [Group.Start], running once Start
 // has succeeded, and stopped for good after [Group.Stop], a failed Start, or
-// a shutdown triggered by a failed goroutine. Components are added before
-// Start; supervised goroutines may also be started while it runs.
+// a shutdown triggered by a failed goroutine; [Group.Done] is then closed,
+// [Group.Err] returns the result and [Group.Cause] the reason. Components
+// are added before Start; supervised goroutines may also be started while
+// it runs.
 type Group struct {
 	opts *options // nil: the defaults
 

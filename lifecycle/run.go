@@ -51,7 +51,9 @@ var ErrForced = errors.New("lifecycle: stop forced by a signal")
 // then closes its connections instead of waiting for them); the one after
 // that writes the stacks of all goroutines to standard error and makes Run
 // return at once, leaving the stop running. A service stopped by a signal
-// thus takes SIGTERM, SIGTERM, SIGTERM as graceful, forced, immediate.
+// thus takes SIGTERM, SIGTERM, SIGTERM as graceful, forced, immediate. A
+// stop called elsewhere is graceful already: the first signal during it
+// forces it.
 //
 // Run returns nil when the group stopped because it was asked to (a
 // signal, ctx, Stop) and every component and goroutine stopped cleanly, so
