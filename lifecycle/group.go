@@ -514,9 +514,12 @@ func (g *Group) Done() <-chan struct{} {
 }
 
 // Err returns nil until [Group.Done] is closed, and then what Stop returns:
-// nil if the group stopped because it was asked to (Stop, or a signal or
-// the context under [Group.Run]) and everything stopped cleanly; otherwise
-// every failure and stop error, in the order they happened.
+// nil if the group stopped because it was asked to (Stop, the context given
+// to Start or Run, a signal under [Group.Run]) and everything stopped
+// cleanly; otherwise every failure and stop error, in the order they
+// happened: a start hook that failed or overran its timeout, a supervised
+// goroutine or server that failed, a stop hook that failed or was
+// abandoned.
 func (g *Group) Err() error {
 	select {
 	case <-g.Done():
