@@ -120,12 +120,13 @@ func TestPanicsInPolicyCallbacksFailTheGoroutine(t *testing.T) {
 					g := lifecycle.New()
 					addAll(t, g, comp(&ev, "db"))
 					require.NoError(t, g.Go("w", func(context.Context) error {
+						time.Sleep(time.Second) // fails once the group runs
 						return errors.New("down")
 					}, lifecycle.Restart(tc.policy(v))))
-					mustStart(t, g)
 					begin := time.Now()
+					mustStart(t, g)
 					<-g.Done()
-					assert.Zero(t, time.Since(begin), "no restart delay: the panic ends the goroutine")
+					assert.Equal(t, time.Second, time.Since(begin), "no restart delay: the panic ends the goroutine")
 					var pe *lifecycle.PanicError
 					require.ErrorAs(t, g.Err(), &pe)
 					assert.Equal(t, "w", pe.Name)
@@ -145,7 +146,7 @@ func TestPanicsInPolicyCallbacksFailTheGoroutine(t *testing.T) {
 func TestGoexitInOnRetryFailsTheGoroutine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := lifecycle.New()
-		require.NoError(t, g.Go("w", func(context.Context) error { return errors.New("down") },
+		require.NoError(t, g.Go("w", func(context.Context) error { time.Sleep(time.Second); return errors.New("down") },
 			lifecycle.Restart(retry.Policy{OnRetry: func(int, error, time.Duration) { runtime.Goexit() }})))
 		mustStart(t, g)
 		<-g.Done()

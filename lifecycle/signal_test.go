@@ -126,7 +126,10 @@ func TestSignalChild(t *testing.T) {
 
 // stuckStop is a stop hook deaf to its context, which only the third
 // signal gets past.
-func stuckStop(context.Context) error { select {} }
+func stuckStop(context.Context) error {
+	fmt.Fprintln(os.Stderr, "stuck stop running") // the parent waits for this
+	select {}
+}
 
 // child is the parent's view of a child process.
 type child struct {
@@ -375,7 +378,7 @@ func TestRealSignals(t *testing.T) {
 	t.Run("a third SIGTERM dumps goroutines and exits at once", func(t *testing.T) {
 		c := startChild(t, "stuck")
 		c.signal(syscall.SIGTERM)
-		c.await(func() bool { return c.logged(`"msg":"stopping component","component":"stuck"`) }, "the stop to reach the stuck component")
+		c.await(func() bool { return c.logged("stuck stop running") }, "the stop to reach the stuck component")
 		c.signal(syscall.SIGTERM)
 		c.await(func() bool { return c.logged("signal during the stop: forcing it") }, "the forced stop")
 		sent := time.Now()
@@ -384,7 +387,7 @@ func TestRealSignals(t *testing.T) {
 		assert.Less(t, time.Since(sent), time.Second, "exited at once")
 		assert.Equal(t, exitAbandoned, code, c.stderr())
 		assert.True(t, c.logged("lifecycle: goroutine dump"), c.stderr())
-		assert.True(t, c.logged("lifecycle_test.stuckStop"), "the dump shows the stuck hook")
+		assert.True(t, c.logged("lifecycle_test.stuckStop"), "the dump shows the stuck hook: %s", c.stderr())
 		assert.Equal(t, []string{"http"}, c.stopped(), "stuck never stopped")
 	})
 }
