@@ -64,7 +64,9 @@ var ErrForced = errors.New("lifecycle: stop forced by a signal")
 // [ErrForced] for a forced stop, and one for a stop abandoned by the third
 // signal. Why the group stopped, failure or not, is logged ("shutting
 // down", with the reason) and returned by [Group.Cause]: a [*SignalError],
-// an error wrapping ctx's cause, [ErrStopped], or the failure.
+// an error wrapping ctx's cause, [ErrStopped], or the failure. If a stop
+// called elsewhere outlasts the GracePeriod, Run returns an error saying
+// it gave up waiting for it.
 //
 // Run watches signals with [signal.Notify] from its call to its return. It
 // returns [ErrStarted] or [ErrStopped] if the group was started or stopped
