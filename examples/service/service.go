@@ -200,10 +200,10 @@ func Main(w io.Writer) (err error) {
 	readyz := waitNotReady(base)
 	err = <-runErr
 	fmt.Fprintf(w, "SIGTERM: readiness answered %s while draining; the in-flight request got %q\n", readyz, strings.TrimSpace(<-slow))
-	fmt.Fprintf(w, "Run returned: %v\n", err)
+	fmt.Fprintf(w, "Run returned: %v (cause: %v)\n", err, g.Cause())
 	var sig *lifecycle.SignalError
-	if !errors.As(err, &sig) {
-		return fmt.Errorf("service: stopped for another reason: %w", err)
+	if err != nil || !errors.As(g.Cause(), &sig) {
+		return fmt.Errorf("service: stopped for another reason: %v: %w", g.Cause(), err)
 	}
 	fmt.Fprintf(w, "stopped in reverse order: %s\n", strings.Join(stopped(logs.String()), ", "))
 	fmt.Fprintf(w, "backend connections live after stop: %d\n", srvBackend.LiveSettled(0))
