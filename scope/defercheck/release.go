@@ -1,0 +1,255 @@
+package defercheck
+
+import (
+	"go/ast"
+	"go/token"
+	"go/types"
+
+	"golang.org/x/tools/go/analysis"
+	"golang.org/x/tools/go/ast/astutil"
+	"golang.org/x/tools/go/cfg"
+	"golang.org/x/tools/go/types/typeutil"
+)
+
+// An owned value must be given up on every path out of the function that
+// made it: a Scope closed, a Lease or Ref released, or either handed on
+// (returned, stored, passed, captured).
+type owned struct {
+	v      *types.Var
+	made   ast.Node   // the statement that made it
+	errVar *types.Var // the error of the call that made it, or nil
+	what   string     // "scope.Scope", "pool.Lease", "handles.Ref"
+	keep   map[string]bool
+}
+
+// keepScope and keepBorrowed are the methods that use a value without giving
+// it up.
+var (
+	keepScope    = map[string]bool{"Defer": true, "DeferFunc": true, "DeferClose": true, "DeferContext": true, "OnFailure": true, "Len": true}
+	keepBorrowed = map[string]bool{"Value": true}
+)
+
+// checkReleased reports each value owned by the function with the given body
+// that some path returns without giving up.
+func checkReleased(pass *analysis.Pass, body *ast.BlockStmt) {
+	values := ownedIn(pass.TypesInfo, body)
+	if len(values) == 0 {
+		return
+	}
+	g := cfg.New(body, func(call *ast.CallExpr) bool { return mayReturn(pass.TypesInfo, call) })
+	for _, o := range values {
+		if ret := leakingReturn(pass.TypesInfo, g, o); ret != nil {
+			line := pass.Fset.Position(ret.Pos()).Line
+			switch o.what {
+			case "scope.Scope":
+				pass.Reportf(o.made.Pos(), "scope %s is neither closed on every path nor returned or stored: "+
+					"the return at line %d leaves its cleanups unrun; defer %s.Close() (or %s.CloseInto(&err)) after making it",
+					o.v.Name(), line, o.v.Name(), o.v.Name())
+			default:
+				pass.Reportf(o.made.Pos(), "%s %s is neither released on every path nor returned or stored: "+
+					"the return at line %d keeps it borrowed; defer %s.Close() after the error check",
+					o.what, o.v.Name(), line, o.v.Name())
+			}
+		}
+	}
+}
+
+// ownedIn finds the values the function itself makes: scopes from scope.New
+// or declared as zero values and then registered on, and leases and refs
+// from calls. Nested function literals are checked on their own.
+func ownedIn(info *types.Info, body *ast.BlockStmt) []owned {
+	var out []owned
+	ast.Inspect(body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.FuncLit:
+			return false
+		case *ast.AssignStmt:
+			if n.Tok != token.DEFINE || len(n.Rhs) != 1 {
+				return true
+			}
+			call, ok := astutil.Unparen(n.Rhs[0]).(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			var errVar *types.Var
+			if len(n.Lhs) > 1 {
+				if v := identVar(info, n.Lhs[len(n.Lhs)-1]); v != nil && isError(v.Type()) {
+					errVar = v
+				}
+			}
+			for _, l := range n.Lhs {
+				v := identVar(info, l)
+				if v == nil || info.Defs[l.(*ast.Ident)] == nil {
+					continue
+				}
+				if what := borrowed(v.Type()); what != "" {
+					out = append(out, owned{v: v, made: n, errVar: errVar, what: what, keep: keepBorrowed})
+				} else if isScope(v.Type()) && isScopeNew(info, call) && registersOn(info, body, v) {
+					out = append(out, owned{v: v, made: n, what: "scope.Scope", keep: keepScope})
+				}
+			}
+		case *ast.DeclStmt:
+			gd, ok := n.Decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.VAR {
+				return true
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, id := range vs.Names {
+					v, _ := info.Defs[id].(*types.Var)
+					if v == nil || !isScope(v.Type()) || !registersOn(info, body, v) {
+						continue
+					}
+					_, _, ptr := named(v.Type())
+					fromNew := i < len(vs.Values) && len(vs.Values) == len(vs.Names) && isScopeNew(info, vs.Values[i])
+					if (!ptr && len(vs.Values) == 0) || fromNew {
+						out = append(out, owned{v: v, made: n, what: "scope.Scope", keep: keepScope})
+					}
+				}
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// isScopeNew matches a call of scope.New.
+func isScopeNew(info *types.Info, e ast.Expr) bool {
+	call, ok := astutil.Unparen(e).(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	fn, _ := typeutil.Callee(info, call).(*types.Func)
+	return fn != nil && fn.Pkg() != nil && fn.Pkg().Path() == scopePath && fn.Name() == "New"
+}
+
+// registersOn reports whether body registers a cleanup on v directly: an
+// unused scope holds nothing to leak.
+func registersOn(info *types.Info, body *ast.BlockStmt, v *types.Var) bool {
+	found := false
+	ast.Inspect(body, func(n ast.Node) bool {
+		if call, ok := n.(*ast.CallExpr); ok && methodOn(info, call, v, registrations) != "" {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// methodOn returns the method name when call is v.M(...) with M in names.
+func methodOn(info *types.Info, call *ast.CallExpr, v *types.Var, names map[string]bool) string {
+	sel, ok := astutil.Unparen(call.Fun).(*ast.SelectorExpr)
+	if !ok || !names[sel.Sel.Name] {
+		return ""
+	}
+	if id, ok := astutil.Unparen(sel.X).(*ast.Ident); ok && info.Uses[id] == v {
+		return sel.Sel.Name
+	}
+	return ""
+}
+
+// givesUp reports whether n uses o's value in any way other than a kept
+// method: a release, a return, a store, an argument, a capture.
+func givesUp(info *types.Info, n ast.Node, o owned) bool {
+	kept := map[*ast.Ident]bool{}
+	ast.Inspect(n, func(n ast.Node) bool {
+		if call, ok := n.(*ast.CallExpr); ok && methodOn(info, call, o.v, o.keep) != "" {
+			sel := astutil.Unparen(call.Fun).(*ast.SelectorExpr)
+			kept[astutil.Unparen(sel.X).(*ast.Ident)] = true
+		}
+		return true
+	})
+	found := false
+	ast.Inspect(n, func(n ast.Node) bool {
+		if id, ok := n.(*ast.Ident); ok && info.Uses[id] == o.v && !kept[id] {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// leakingReturn walks the paths from the statement that made o and returns
+// the first return statement reached without giving o up. The branch on
+// which the making call's error is non-nil is not followed: there is
+// nothing to give up there. Paths that end in a panic or os.Exit are not
+// returns.
+func leakingReturn(info *types.Info, g *cfg.CFG, o owned) *ast.ReturnStmt {
+	type at struct {
+		b *cfg.Block
+		i int
+	}
+	var start *at
+	for _, b := range g.Blocks {
+		for i, n := range b.Nodes {
+			if n == o.made {
+				start = &at{b, i + 1}
+			}
+		}
+	}
+	if start == nil || !start.b.Live {
+		return nil
+	}
+	seen := map[*cfg.Block]bool{}
+	stack := []at{*start}
+	for len(stack) > 0 {
+		cur := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		gaveUp := false
+		for _, n := range cur.b.Nodes[cur.i:] {
+			if givesUp(info, n, o) {
+				gaveUp = true
+				break
+			}
+		}
+		if gaveUp {
+			continue
+		}
+		succs := cur.b.Succs
+		if len(succs) == 0 {
+			if k := len(cur.b.Nodes); k > 0 {
+				if ret, ok := cur.b.Nodes[k-1].(*ast.ReturnStmt); ok {
+					return ret
+				}
+			}
+			continue
+		}
+		if len(succs) == 2 && len(cur.b.Nodes) > 0 {
+			if cond, ok := cur.b.Nodes[len(cur.b.Nodes)-1].(ast.Expr); ok {
+				switch errTest(info, cond, o.errVar) {
+				case token.NEQ:
+					succs = succs[1:] // err != nil: the true branch holds nothing
+				case token.EQL:
+					succs = succs[:1]
+				}
+			}
+		}
+		for _, s := range succs {
+			if !seen[s] {
+				seen[s] = true
+				stack = append(stack, at{s, 0})
+			}
+		}
+	}
+	return nil
+}
+
+// errTest returns != or == when cond compares errVar with nil.
+func errTest(info *types.Info, cond ast.Expr, errVar *types.Var) token.Token {
+	bin, ok := astutil.Unparen(cond).(*ast.BinaryExpr)
+	if errVar == nil || !ok || (bin.Op != token.NEQ && bin.Op != token.EQL) {
+		return token.ILLEGAL
+	}
+	isVar := func(e ast.Expr) bool {
+		id, ok := astutil.Unparen(e).(*ast.Ident)
+		return ok && info.Uses[id] == errVar
+	}
+	isNil := func(e ast.Expr) bool {
+		id, ok := astutil.Unparen(e).(*ast.Ident)
+		return ok && info.Types[id].IsNil()
+	}
+	if (isVar(bin.X) && isNil(bin.Y)) || (isNil(bin.X) && isVar(bin.Y)) {
+		return bin.Op
+	}
+	return token.ILLEGAL
+}
