@@ -18,3 +18,7 @@ func TestDeferLoop(t *testing.T) {
 func TestLostClose(t *testing.T) {
 	analysistest.RunWithSuggestedFixes(t, analysistest.TestData(), defercheck.LostClose, "lostclose")
 }
+
+func TestScopeMisuse(t *testing.T) {
+	analysistest.Run(t, analysistest.TestData(), defercheck.ScopeMisuse, "scopemisuse")
+}

@@ -20,6 +20,9 @@ type owned struct {
 	errVar *types.Var // the error of the call that made it, or nil
 	what   string     // "scope.Scope", "pool.Lease", "handles.Ref"
 	keep   map[string]bool
+	// holds is false for a scope until a cleanup is registered on it: a
+	// return before that leaves nothing behind.
+	holds bool
 }
 
 // keepScope and keepBorrowed are the methods that use a value without giving
@@ -83,8 +86,8 @@ func ownedIn(info *types.Info, body *ast.BlockStmt) []owned {
 					continue
 				}
 				if what := borrowed(v.Type()); what != "" {
-					out = append(out, owned{v: v, made: n, errVar: errVar, what: what, keep: keepBorrowed})
-				} else if isScope(v.Type()) && isScopeNew(info, call) && registersOn(info, body, v) {
+					out = append(out, owned{v: v, made: n, errVar: errVar, what: what, keep: keepBorrowed, holds: true})
+				} else if isScope(v.Type()) && isScopeNew(info, call) && registersOn(info, body, v) && !keepsHandle(info, body, v) {
 					out = append(out, owned{v: v, made: n, what: "scope.Scope", keep: keepScope})
 				}
 			}
@@ -97,13 +100,14 @@ func ownedIn(info *types.Info, body *ast.BlockStmt) []owned {
 				vs := spec.(*ast.ValueSpec)
 				for i, id := range vs.Names {
 					v, _ := info.Defs[id].(*types.Var)
-					if v == nil || !isScope(v.Type()) || !registersOn(info, body, v) {
+					if v == nil || !isScope(v.Type()) || !registersOn(info, body, v) || keepsHandle(info, body, v) {
 						continue
 					}
 					_, _, ptr := named(v.Type())
 					fromNew := i < len(vs.Values) && len(vs.Values) == len(vs.Names) && isScopeNew(info, vs.Values[i])
 					if (!ptr && len(vs.Values) == 0) || fromNew {
-						out = append(out, owned{v: v, made: n, what: "scope.Scope", keep: keepScope})
+						// The control-flow graph holds each var spec as a statement.
+						out = append(out, owned{v: v, made: vs, what: "scope.Scope", keep: keepScope})
 					}
 				}
 			}
@@ -130,6 +134,31 @@ func registersOn(info *types.Info, body *ast.BlockStmt, v *types.Var) bool {
 	ast.Inspect(body, func(n ast.Node) bool {
 		if call, ok := n.(*ast.CallExpr); ok && methodOn(info, call, v, registrations) != "" {
 			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// keepsHandle reports whether a registration on v has its Handle used: the
+// handle may run or cancel the entry, so the scope's contents are not known.
+func keepsHandle(info *types.Info, body *ast.BlockStmt, v *types.Var) bool {
+	bare := map[*ast.CallExpr]bool{}
+	found := false
+	ast.Inspect(body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.ExprStmt:
+			if call, ok := astutil.Unparen(n.X).(*ast.CallExpr); ok {
+				bare[call] = true
+			}
+		case *ast.DeferStmt:
+			bare[n.Call] = true
+		case *ast.GoStmt:
+			bare[n.Call] = true
+		case *ast.CallExpr:
+			if !bare[n] && methodOn(info, n, v, registrations) != "" {
+				found = true
+			}
 		}
 		return !found
 	})
@@ -190,24 +219,30 @@ func leakingReturn(info *types.Info, g *cfg.CFG, o owned) *ast.ReturnStmt {
 	if start == nil || !start.b.Live {
 		return nil
 	}
-	seen := map[*cfg.Block]bool{}
+	type state struct {
+		b     *cfg.Block
+		holds bool
+	}
+	seen := map[state]bool{}
 	stack := []at{*start}
+	holding := []bool{o.holds}
 	for len(stack) > 0 {
-		cur := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
+		cur, holds := stack[len(stack)-1], holding[len(holding)-1]
+		stack, holding = stack[:len(stack)-1], holding[:len(holding)-1]
 		gaveUp := false
 		for _, n := range cur.b.Nodes[cur.i:] {
-			if givesUp(info, n, o) {
+			if givesUp(info, n, o) || assertsError(info, n, o.errVar) {
 				gaveUp = true
 				break
 			}
+			holds = holds || registers(info, n, o.v)
 		}
 		if gaveUp {
 			continue
 		}
 		succs := cur.b.Succs
 		if len(succs) == 0 {
-			if k := len(cur.b.Nodes); k > 0 {
+			if k := len(cur.b.Nodes); k > 0 && holds {
 				if ret, ok := cur.b.Nodes[k-1].(*ast.ReturnStmt); ok {
 					return ret
 				}
@@ -225,19 +260,55 @@ func leakingReturn(info *types.Info, g *cfg.CFG, o owned) *ast.ReturnStmt {
 			}
 		}
 		for _, s := range succs {
-			if !seen[s] {
-				seen[s] = true
+			if st := (state{s, holds}); !seen[st] {
+				seen[st] = true
 				stack = append(stack, at{s, 0})
+				holding = append(holding, holds)
 			}
 		}
 	}
 	return nil
 }
 
-// errTest returns != or == when cond compares errVar with nil.
+// registers reports whether n registers a cleanup on v.
+func registers(info *types.Info, n ast.Node, v *types.Var) bool {
+	found := false
+	ast.Inspect(n, func(n ast.Node) bool {
+		if _, ok := n.(*ast.FuncLit); ok {
+			return false
+		}
+		if call, ok := n.(*ast.CallExpr); ok && methodOn(info, call, v, registrations) != "" {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// errTest returns != or == when cond compares errVar with nil, and reads
+// testify's `!assert.NoError(t, err)` as err != nil.
 func errTest(info *types.Info, cond ast.Expr, errVar *types.Var) token.Token {
+	if errVar == nil {
+		return token.ILLEGAL
+	}
+	if not, ok := astutil.Unparen(cond).(*ast.UnaryExpr); ok && not.Op == token.NOT {
+		if assertsNoError(info, not.X, errVar) {
+			return token.NEQ
+		}
+	}
+	if assertsNoError(info, cond, errVar) {
+		return token.EQL
+	}
 	bin, ok := astutil.Unparen(cond).(*ast.BinaryExpr)
-	if errVar == nil || !ok || (bin.Op != token.NEQ && bin.Op != token.EQL) {
+	// err != nil && x is true only when err is set; err == nil || x is
+	// false only when err is set.
+	if ok && bin.Op == token.LAND && (errTest(info, bin.X, errVar) == token.NEQ || errTest(info, bin.Y, errVar) == token.NEQ) {
+		return token.NEQ
+	}
+	if ok && bin.Op == token.LOR && (errTest(info, bin.X, errVar) == token.EQL || errTest(info, bin.Y, errVar) == token.EQL) {
+		return token.EQL
+	}
+	if !ok || (bin.Op != token.NEQ && bin.Op != token.EQL) {
 		return token.ILLEGAL
 	}
 	isVar := func(e ast.Expr) bool {
@@ -252,4 +323,49 @@ func errTest(info *types.Info, cond ast.Expr, errVar *types.Var) token.Token {
 		return bin.Op
 	}
 	return token.ILLEGAL
+}
+
+// assertsError matches a statement asserting that errVar is set, as
+// testify's require.ErrorIs(t, err, target): on that path the call failed
+// and there is nothing to give up.
+func assertsError(info *types.Info, n ast.Node, errVar *types.Var) bool {
+	es, ok := n.(*ast.ExprStmt)
+	if !ok || errVar == nil {
+		return false
+	}
+	call, ok := astutil.Unparen(es.X).(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	sel, ok := astutil.Unparen(call.Fun).(*ast.SelectorExpr)
+	if !ok || !errorAssertions[sel.Sel.Name] {
+		return false
+	}
+	for _, a := range call.Args {
+		if id, ok := astutil.Unparen(a).(*ast.Ident); ok && info.Uses[id] == errVar {
+			return true
+		}
+	}
+	return false
+}
+
+var errorAssertions = map[string]bool{"Error": true, "ErrorIs": true, "ErrorAs": true, "ErrorContains": true, "EqualError": true}
+
+// assertsNoError matches a call named NoError given errVar, as testify's
+// assert.NoError(t, err), which is true when err is nil.
+func assertsNoError(info *types.Info, e ast.Expr, errVar *types.Var) bool {
+	call, ok := astutil.Unparen(e).(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	sel, ok := astutil.Unparen(call.Fun).(*ast.SelectorExpr)
+	if !ok || sel.Sel.Name != "NoError" {
+		return false
+	}
+	for _, a := range call.Args {
+		if id, ok := astutil.Unparen(a).(*ast.Ident); ok && info.Uses[id] == errVar {
+			return true
+		}
+	}
+	return false
 }

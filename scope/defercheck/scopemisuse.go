@@ -13,8 +13,8 @@ import (
 
 // ScopeMisuse reports misuses of reclaim itself:
 //
-//   - CloseInto called other than directly by a defer statement, or given
-//     anything but the address of the function's named result;
+//   - CloseInto inside a deferred function literal, not deferred on the
+//     named result, or deferred on anything but the named result;
 //   - a Scope made in a function and neither closed on every path nor
 //     returned or stored;
 //   - cleanups registered in a loop on a Scope that the same loop closes:
@@ -72,25 +72,55 @@ func importsReclaim(pkg *types.Package) bool {
 	return false
 }
 
-// checkCloseInto: CloseInto recovers the function's panic and reads its
-// final error, so it must be the deferred call itself, on the named result.
+// checkCloseInto: CloseInto recovers the function's panic and adds to its
+// final error, so the idiom is `defer s.CloseInto(&err)` on the named
+// result. Reported: CloseInto inside a deferred function literal (it runs
+// late enough but cannot see the panic, so the scope closes as succeeded
+// and OnFailure cleanups never run); CloseInto on the named result but not
+// deferred (the result is not final yet: a later return overwrites what it
+// added); and a deferred CloseInto on anything but a named result (what it
+// adds never reaches the caller). A direct call on a local error, as in
+// `if err != nil { s.CloseInto(&err) }`, is the documented way to close as
+// failed and is not reported.
 func checkCloseInto(pass *analysis.Pass, call *ast.CallExpr, stack []ast.Node) {
 	sel, ok := astutil.Unparen(call.Fun).(*ast.SelectorExpr)
-	if !ok || sel.Sel.Name != "CloseInto" || !isScope(pass.TypesInfo.TypeOf(sel.X)) {
+	if !ok || sel.Sel.Name != "CloseInto" || !isScope(pass.TypesInfo.TypeOf(sel.X)) || len(call.Args) != 1 {
 		return
 	}
-	d, ok := stack[len(stack)-2].(*ast.DeferStmt)
-	if !ok || d.Call != call {
+	fn := enclosingFunc(stack)
+	ft, _ := funcType(fn)
+	onResult := isNamedResultAddr(pass.TypesInfo, ft, call.Args[0])
+	if d, ok := stack[len(stack)-2].(*ast.DeferStmt); ok && d.Call == call {
+		if !onResult {
+			pass.ReportRangef(call, "CloseInto needs the address of the function's named error result: "+
+				"otherwise cleanup errors never reach the caller and the scope cannot see that the function failed")
+		}
+		return
+	}
+	if lit, ok := fn.(*ast.FuncLit); ok && deferredLit(stack, lit) {
 		pass.ReportRangef(call, "CloseInto must be deferred directly (defer s.CloseInto(&err)): "+
-			"called otherwise it runs before the function's error is final and cannot see its panic")
+			"inside a deferred function it cannot see a panic, so the scope closes as succeeded and OnFailure cleanups do not run")
 		return
 	}
-	ft, _ := funcType(enclosingFunc(stack))
-	if len(call.Args) == 1 && isNamedResultAddr(pass.TypesInfo, ft, call.Args[0]) {
-		return
+	if onResult {
+		pass.ReportRangef(call, "CloseInto on the named result must be deferred (defer s.CloseInto(&err)): "+
+			"called now, it skips the returns before it and a later return overwrites what it added")
 	}
-	pass.ReportRangef(call, "CloseInto needs the address of the function's named error result: "+
-		"otherwise cleanup errors never reach the caller and the scope cannot see that the function failed")
+}
+
+// deferredLit reports whether lit is the function a defer statement calls.
+func deferredLit(stack []ast.Node, lit *ast.FuncLit) bool {
+	for i := len(stack) - 1; i >= 1; i-- {
+		if stack[i] == lit {
+			call, ok := stack[i-1].(*ast.CallExpr)
+			if !ok || astutil.Unparen(call.Fun) != lit || i < 2 {
+				return false
+			}
+			d, ok := stack[i-2].(*ast.DeferStmt)
+			return ok && d.Call == call
+		}
+	}
+	return false
 }
 
 // isNamedResultAddr matches &err where err is one of ft's named results.
@@ -191,7 +221,15 @@ func checkAttemptEscapes(pass *analysis.Pass, ft *ast.FuncType, body *ast.BlockS
 		ast.Inspect(body, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.GoStmt:
-				if mentions(info, n.Call, a) {
+				// The call's function value and arguments are evaluated before
+				// the goroutine starts: go work(a.Context()) is fine.
+				lit, _ := astutil.Unparen(n.Call.Fun).(*ast.FuncLit)
+				recv := receiverVar(info, n.Call)
+				escapes := recv == a || (lit != nil && mentions(info, lit.Body, a))
+				for _, arg := range n.Call.Args {
+					escapes = escapes || holds(info, arg, a)
+				}
+				if escapes {
 					pass.ReportRangef(n, "attempt %s is used by a goroutine that can outlive the attempt; "+
 						"pass it a.Context() and what it needs instead", a.Name())
 					return false

@@ -26,3 +26,6 @@ func (s *Scope) CloseContext(ctx context.Context) error             { return nil
 func (s *Scope) CloseInto(errp *error)                              {}
 
 func Run(ctx context.Context, fn func(ctx context.Context, s *Scope) error) error { return nil }
+
+func (h Handle) Run() error   { return nil }
+func (h Handle) Cancel() bool { return false }
