@@ -22,3 +22,7 @@ func TestLostClose(t *testing.T) {
 func TestScopeMisuse(t *testing.T) {
 	analysistest.Run(t, analysistest.TestData(), defercheck.ScopeMisuse, "scopemisuse")
 }
+
+func TestErrReplace(t *testing.T) {
+	analysistest.RunWithSuggestedFixes(t, analysistest.TestData(), defercheck.ErrReplace, "errreplace")
+}

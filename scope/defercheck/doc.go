@@ -1,7 +1,8 @@
 // Package defercheck finds the hand-written cleanup bugs that reclaim's
-// scope package replaces: cleanups registered before an error check,
-// defers that pile up in loops, Close errors dropped after writes, and
-// misuses of reclaim itself.
+// scope package replaces: cleanups registered before an error check
+// (deferbeforecheck), defers that pile up in loops (deferloop), Close errors
+// dropped after writes (lostclose), a cleanup's error that replaces the
+// function's (errreplace), and misuses of reclaim itself (scopemisuse).
 //
 // Each check is a [golang.org/x/tools/go/analysis.Analyzer], so the suite
 // runs under any analysis driver: as `go vet -vettool`, as the standalone
@@ -16,5 +17,6 @@ var Analyzers = []*analysis.Analyzer{
 	DeferBeforeCheck,
 	DeferLoop,
 	LostClose,
+	ErrReplace,
 	ScopeMisuse,
 }

@@ -20,7 +20,7 @@ import (
 // so the function reports success for data that was never written.
 //
 // "Written to" means a file from os.Create or os.OpenFile with a constant
-// write flag, or any value whose Write-like method the function calls or
+// flag that creates, truncates, appends or is write-only, or any value whose Write-like method the function calls or
 // that it passes where an io.Writer is expected. Closing what was only read
 // is not reported (the noise of gosec G307), nor network connections, whose
 // Close reports nothing about delivered data, nor a value the function also
@@ -39,7 +39,7 @@ var LostClose = &analysis.Analyzer{
 // receiver.
 var writeMethods = map[string]bool{
 	"Write": true, "WriteString": true, "WriteByte": true, "WriteRune": true,
-	"WriteAt": true, "ReadFrom": true, "Truncate": true,
+	"WriteAt": true, "ReadFrom": true,
 }
 
 func runLostClose(pass *analysis.Pass) (any, error) {
@@ -109,7 +109,8 @@ func closeReturnsError(info *types.Info, call *ast.CallExpr) bool {
 // error there says nothing about whether written data was delivered.
 func isConn(t types.Type) bool {
 	ms := types.NewMethodSet(t)
-	if _, ok := t.Underlying().(*types.Interface); !ok {
+	_, isPtr := t.(*types.Pointer)
+	if _, isIface := t.Underlying().(*types.Interface); !isPtr && !isIface {
 		ms = types.NewMethodSet(types.NewPointer(t))
 	}
 	for _, name := range []string{"RemoteAddr", "Addr"} {
@@ -186,8 +187,10 @@ func opensForWrite(info *types.Info, e ast.Expr) bool {
 		if tv.Value == nil || tv.Value.Kind() != constant.Int {
 			return false
 		}
+		// O_RDWR alone is also how files are opened for ioctl and locks:
+		// only a write then makes it written to.
 		flag, ok := constant.Int64Val(tv.Value)
-		return ok && flag&int64(os.O_WRONLY|os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC) != 0
+		return ok && flag&int64(os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC) != 0
 	}
 	return false
 }

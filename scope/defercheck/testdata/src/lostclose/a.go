@@ -162,3 +162,35 @@ func shadow(p string) (err error) {
 	}
 	return nil
 }
+
+// Found in the corpus (bbolt's tests): O_RDWR for an ioctl, never written.
+func ioctl(p string) error {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_ = f.Fd()
+	return nil
+}
+
+// Found in the corpus (bbolt's tests): Truncate is a metadata change.
+func truncate(p string) error {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Truncate(1 << 20)
+}
+
+// Found in the corpus (caddy's notify): a concrete connection type.
+func notify(addr *net.UnixAddr) error {
+	conn, err := net.DialUnix("unixgram", nil, addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = conn.Write([]byte("READY=1"))
+	return err
+}
