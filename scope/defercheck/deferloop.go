@@ -36,7 +36,8 @@ func runDeferLoop(pass *analysis.Pass) (any, error) {
 			return false
 		}
 		v := deferredResource(pass.TypesInfo, d.Call)
-		if v == nil || !within(v.Pos(), loopBody(loop)) || endsLoopAfter(pass.TypesInfo, d, stack) {
+		body := loopBody(loop)
+		if v == nil || !within(v.Pos(), body) || endsLoopAfter(pass.TypesInfo, d, stack) || cleanedInIteration(pass.TypesInfo, body, d) {
 			return false
 		}
 		text, _ := source(pass, d.Call)
@@ -153,4 +154,28 @@ func endsLoopAfter(info *types.Info, d *ast.DeferStmt, stack []ast.Node) bool {
 		}
 	}
 	return false
+}
+
+// cleanedInIteration reports whether the loop body also makes the deferred
+// call itself, not deferred (f.Close() at the end of the iteration): the
+// resource does not stay open, the defer only guards the early exits.
+func cleanedInIteration(info *types.Info, body *ast.BlockStmt, d *ast.DeferStmt) bool {
+	want, ok := sourceOf(d.Call.Fun)
+	v := deferredResource(info, d.Call)
+	if !ok || v == nil {
+		return false
+	}
+	found := false
+	ast.Inspect(body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.DeferStmt, *ast.FuncLit:
+			return false
+		case *ast.CallExpr:
+			if got, ok := sourceOf(n.Fun); ok && got == want && deferredResource(info, n) == v {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
 }

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/tools/go/analysis/passes/inspect"
 	"golang.org/x/tools/go/ast/astutil"
 	"golang.org/x/tools/go/ast/inspector"
+	"golang.org/x/tools/go/types/typeutil"
 )
 
 // ErrReplace reports a deferred function that assigns a cleanup's error to
@@ -93,7 +94,7 @@ func checkReplacements(pass *analysis.Pass, lit *ast.FuncLit, result *types.Var,
 			}
 			rhs := as.Rhs[i]
 			call := cleanupCall(info, lit.Body, rhs)
-			if call == "" || mentions(info, rhs, result) || guardedByNil(info, path, result) {
+			if call == "" || mentions(info, rhs, result) || guardedByNil(info, path, result) || excludesKnownError(info, path, rhs) {
 				continue
 			}
 			diag := analysis.Diagnostic{
@@ -180,6 +181,43 @@ func guardedByNil(info *types.Info, path []ast.Node, result *types.Var) bool {
 		child := path[i+1]
 		if (child == ifs.Body && nilWhen(info, ifs.Cond, true, result)) ||
 			(child == ifs.Else && nilWhen(info, ifs.Cond, false, result)) {
+			return true
+		}
+	}
+	return false
+}
+
+// excludesKnownError reports whether an if on the path tests the cleanup's
+// error with errors.Is: `rerr != nil && !errors.Is(rerr, ErrTxClosed)` is
+// how code that rolls back itself on every failure keeps the deferred
+// rollback for the success path (pgx's BeginFunc), so the replacement is
+// deliberate there.
+func excludesKnownError(info *types.Info, path []ast.Node, rhs ast.Expr) bool {
+	id, ok := astutil.Unparen(rhs).(*ast.Ident)
+	if !ok {
+		return false
+	}
+	v := info.Uses[id]
+	for _, n := range path {
+		ifs, ok := n.(*ast.IfStmt)
+		if !ok {
+			continue
+		}
+		found := false
+		ast.Inspect(ifs.Cond, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) == 0 {
+				return !found
+			}
+			fn, _ := typeutil.Callee(info, call).(*types.Func)
+			if fn != nil && fn.FullName() == "errors.Is" {
+				if a, ok := astutil.Unparen(call.Args[0]).(*ast.Ident); ok && info.Uses[a] == v {
+					found = true
+				}
+			}
+			return !found
+		})
+		if found {
 			return true
 		}
 	}

@@ -113,3 +113,17 @@ func outsideLoop(p string) {
 	for range 3 {
 	}
 }
+
+// Found in the corpus (pkg/sftp's benchmarks): the iteration closes the file
+// itself; the defer only guards the early exits.
+func closedAtEnd(paths []string) {
+	for _, p := range paths {
+		f, err := os.Create(p)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		f.WriteString("x")
+		f.Close()
+	}
+}

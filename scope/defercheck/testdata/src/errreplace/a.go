@@ -143,3 +143,26 @@ func unnamed(p string) error {
 	}()
 	return err
 }
+
+var errTxClosed = errors.New("tx closed")
+
+type tx struct{}
+
+func (tx) Rollback() error { return nil }
+
+// Found in the wider sweep (pgx's BeginFunc): every failure path rolls back
+// itself, and the deferred rollback's "already closed" error is excluded, so
+// only the success path can be replaced, deliberately.
+func beginFunc(t tx, fn func() error) (err error) {
+	defer func() {
+		rollbackErr := t.Rollback()
+		if rollbackErr != nil && !errors.Is(rollbackErr, errTxClosed) {
+			err = rollbackErr
+		}
+	}()
+	if err := fn(); err != nil {
+		_ = t.Rollback()
+		return err
+	}
+	return nil
+}
