@@ -60,6 +60,16 @@ func inCase(p string, ok bool) error {
 	return nil
 }
 
+// SA5001 looks at Close only.
+func rollback(db *sql.DB) error {
+	tx, err := db.Begin()
+	defer tx.Rollback() // want `cleanup of tx deferred before err is checked`
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // Negative cases.
 
 func checkedFirst(p string) error {
