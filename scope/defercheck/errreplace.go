@@ -10,7 +10,6 @@ import (
 	"golang.org/x/tools/go/analysis/passes/inspect"
 	"golang.org/x/tools/go/ast/astutil"
 	"golang.org/x/tools/go/ast/inspector"
-	"golang.org/x/tools/go/types/typeutil"
 )
 
 // ErrReplace reports a deferred function that assigns a cleanup's error to
@@ -205,12 +204,12 @@ func excludesKnownError(info *types.Info, path []ast.Node, rhs ast.Expr) bool {
 		}
 		found := false
 		ast.Inspect(ifs.Cond, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok || len(call.Args) == 0 {
+			e, ok := n.(ast.Expr)
+			if !ok {
 				return !found
 			}
-			fn, _ := typeutil.Callee(info, call).(*types.Func)
-			if fn != nil && fn.FullName() == "errors.Is" {
+			call, fn := callee(info, e)
+			if fn != nil && fn.FullName() == "errors.Is" && len(call.Args) > 0 {
 				if a, ok := astutil.Unparen(call.Args[0]).(*ast.Ident); ok && info.Uses[a] == v {
 					found = true
 				}

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/tools/go/analysis/passes/inspect"
 	"golang.org/x/tools/go/ast/astutil"
 	"golang.org/x/tools/go/ast/inspector"
-	"golang.org/x/tools/go/types/typeutil"
 )
 
 // LostClose reports `defer w.Close()` that drops Close's error on something
@@ -24,7 +23,7 @@ import (
 // that it passes where an io.Writer is expected. Closing what was only read
 // is not reported (the noise of gosec G307), nor network connections, whose
 // Close reports nothing about delivered data, nor a value the function also
-// closes explicitly. The suggested fix, offered when the error result is
+// closes or syncs explicitly (the defer then only guards the failure paths). The suggested fix, offered when the error result is
 // named, assigns Close's error to it; with reclaim, register the value on a
 // scope.Scope and `defer s.CloseInto(&err)`.
 var LostClose = &analysis.Analyzer{
@@ -168,11 +167,7 @@ func writtenTo(info *types.Info, body *ast.BlockStmt, v *types.Var) string {
 // opensForWrite matches os.Create(...) and os.OpenFile(name, flag, perm)
 // with a constant flag that can write.
 func opensForWrite(info *types.Info, e ast.Expr) bool {
-	call, ok := astutil.Unparen(e).(*ast.CallExpr)
-	if !ok {
-		return false
-	}
-	fn, _ := typeutil.Callee(info, call).(*types.Func)
+	call, fn := callee(info, e)
 	if fn == nil {
 		return false
 	}

@@ -8,7 +8,6 @@ import (
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/ast/astutil"
 	"golang.org/x/tools/go/cfg"
-	"golang.org/x/tools/go/types/typeutil"
 )
 
 // An owned value must be given up on every path out of the function that
@@ -119,11 +118,7 @@ func ownedIn(info *types.Info, body *ast.BlockStmt) []owned {
 
 // isScopeNew matches a call of scope.New.
 func isScopeNew(info *types.Info, e ast.Expr) bool {
-	call, ok := astutil.Unparen(e).(*ast.CallExpr)
-	if !ok {
-		return false
-	}
-	fn, _ := typeutil.Callee(info, call).(*types.Func)
+	_, fn := callee(info, e)
 	return fn != nil && fn.Pkg() != nil && fn.Pkg().Path() == scopePath && fn.Name() == "New"
 }
 
@@ -330,42 +325,16 @@ func errTest(info *types.Info, cond ast.Expr, errVar *types.Var) token.Token {
 // and there is nothing to give up.
 func assertsError(info *types.Info, n ast.Node, errVar *types.Var) bool {
 	es, ok := n.(*ast.ExprStmt)
-	if !ok || errVar == nil {
-		return false
-	}
-	call, ok := astutil.Unparen(es.X).(*ast.CallExpr)
-	if !ok {
-		return false
-	}
-	sel, ok := astutil.Unparen(call.Fun).(*ast.SelectorExpr)
-	if !ok || !errorAssertions[sel.Sel.Name] {
-		return false
-	}
-	for _, a := range call.Args {
-		if id, ok := astutil.Unparen(a).(*ast.Ident); ok && info.Uses[id] == errVar {
-			return true
-		}
-	}
-	return false
+	return ok && callsWith(info, es.X, errorAssertions, errVar)
 }
 
-var errorAssertions = map[string]bool{"Error": true, "ErrorIs": true, "ErrorAs": true, "ErrorContains": true, "EqualError": true}
+var (
+	errorAssertions   = map[string]bool{"Error": true, "ErrorIs": true, "ErrorAs": true, "ErrorContains": true, "EqualError": true}
+	noErrorAssertions = map[string]bool{"NoError": true}
+)
 
 // assertsNoError matches a call named NoError given errVar, as testify's
 // assert.NoError(t, err), which is true when err is nil.
 func assertsNoError(info *types.Info, e ast.Expr, errVar *types.Var) bool {
-	call, ok := astutil.Unparen(e).(*ast.CallExpr)
-	if !ok {
-		return false
-	}
-	sel, ok := astutil.Unparen(call.Fun).(*ast.SelectorExpr)
-	if !ok || sel.Sel.Name != "NoError" {
-		return false
-	}
-	for _, a := range call.Args {
-		if id, ok := astutil.Unparen(a).(*ast.Ident); ok && info.Uses[id] == errVar {
-			return true
-		}
-	}
-	return false
+	return callsWith(info, e, noErrorAssertions, errVar)
 }

@@ -179,3 +179,33 @@ func source(pass *analysis.Pass, n ast.Node) (string, bool) {
 	}
 	return string(src[tf.Offset(n.Pos()):tf.Offset(n.End())]), true
 }
+
+// callee returns e as a call and the function or method it calls, or nils
+// when e is not a call of a declared function.
+func callee(info *types.Info, e ast.Expr) (*ast.CallExpr, *types.Func) {
+	call, ok := astutil.Unparen(e).(*ast.CallExpr)
+	if !ok {
+		return nil, nil
+	}
+	fn, _ := typeutil.Callee(info, call).(*types.Func)
+	return call, fn
+}
+
+// callsWith reports whether e is a call of a method or function whose name
+// is in names, with v itself among its arguments: require.ErrorIs(t, err, x).
+func callsWith(info *types.Info, e ast.Expr, names map[string]bool, v *types.Var) bool {
+	call, ok := astutil.Unparen(e).(*ast.CallExpr)
+	if !ok || v == nil {
+		return false
+	}
+	sel, ok := astutil.Unparen(call.Fun).(*ast.SelectorExpr)
+	if !ok || !names[sel.Sel.Name] {
+		return false
+	}
+	for _, a := range call.Args {
+		if id, ok := astutil.Unparen(a).(*ast.Ident); ok && info.Uses[id] == v {
+			return true
+		}
+	}
+	return false
+}
