@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/inspect"
+	"golang.org/x/tools/go/ast/astutil"
 	"golang.org/x/tools/go/ast/inspector"
 )
 
@@ -14,8 +15,11 @@ import (
 // a value made in that iteration: every iteration's resource stays open until
 // the function returns. A defer inside a function literal called per
 // iteration is fine, and so is one on a value made before the loop (locking
-// every shard, closing every file of a slice), and one followed in its own
-// block by a return or break, which ends the loop.
+// every shard, closing every file of a slice) or only named in it (an alias
+// such as mu := &shards[i].mu), a deferred Unlock (holding every lock until
+// the function returns is a locking order, not a leak), one followed in its
+// own block by a return or break, which ends the loop, and one whose cleanup
+// the iteration also runs itself.
 var DeferLoop = &analysis.Analyzer{
 	Name:     "deferloop",
 	Doc:      "report a defer in a loop body on a resource made in that iteration",
@@ -37,7 +41,8 @@ func runDeferLoop(pass *analysis.Pass) (any, error) {
 		}
 		v := deferredResource(pass.TypesInfo, d.Call)
 		body := loopBody(loop)
-		if v == nil || !within(v.Pos(), body) || endsLoopAfter(pass.TypesInfo, d, stack) || cleanedInIteration(pass.TypesInfo, body, d) {
+		if v == nil || !within(v.Pos(), body) || isUnlock(d.Call) || !madeByCall(pass.TypesInfo, body, v) ||
+			endsLoopAfter(pass.TypesInfo, d, stack) || cleanedInIteration(pass.TypesInfo, body, d) {
 			return false
 		}
 		text, _ := source(pass, d.Call)
@@ -174,6 +179,39 @@ func cleanedInIteration(info *types.Info, body *ast.BlockStmt, d *ast.DeferStmt)
 			if got, ok := sourceOf(n.Fun); ok && got == want && deferredResource(info, n) == v {
 				found = true
 			}
+		}
+		return !found
+	})
+	return found
+}
+
+// isUnlock matches a deferred mu.Unlock() or mu.RUnlock().
+func isUnlock(call *ast.CallExpr) bool {
+	sel := selectorOf(call)
+	return sel != nil && (sel.Sel.Name == "Unlock" || sel.Sel.Name == "RUnlock")
+}
+
+// madeByCall reports whether body defines v from a call (os.Open,
+// NewIterator, Clone, ...): the iteration made a resource, rather than
+// naming one that exists already.
+func madeByCall(info *types.Info, body *ast.BlockStmt, v *types.Var) bool {
+	found := false
+	ast.Inspect(body, func(n ast.Node) bool {
+		as, ok := n.(*ast.AssignStmt)
+		if !ok || found {
+			return !found
+		}
+		for i, l := range as.Lhs {
+			id, ok := l.(*ast.Ident)
+			if !ok || info.ObjectOf(id) != v {
+				continue
+			}
+			rhs := as.Rhs[0]
+			if len(as.Rhs) == len(as.Lhs) {
+				rhs = as.Rhs[i]
+			}
+			call, ok := astutil.Unparen(rhs).(*ast.CallExpr)
+			found = ok && !info.Types[call.Fun].IsType() // a conversion makes nothing
 		}
 		return !found
 	})
