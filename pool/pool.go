@@ -82,7 +82,12 @@ type Pool[T any] struct {
 	closeDone    chan struct{}  // closed when the first Close returns
 	drained      chan struct{}  // closed when Close has nothing left to wait for
 	stats        Stats          // counters only; gauges are filled by Stats
-	kept         closing.Errors // Close errors nobody has seen, for Close
+	kept         closing.Errors // Close errors and panics nobody has seen, for Close
+	openLog      closing.Throttle
+	closeLog     closing.Throttle
+	// closeAgain is set when a Close was cut short by a panicking or
+	// exiting Close callback: the next Close does the work again.
+	closeAgain bool
 }
 
 // poolSlot holds one resource. A slot lives as long as its resource; the
@@ -249,10 +254,17 @@ func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace 
 		p.lendLocked(s, now, trace)
 		if p.cfg.HealthCheck != nil && now-s.idleSince >= p.cfg.HealthCheckAfter {
 			p.mu.Unlock()
-			err := p.cfg.HealthCheck(ctx, s.value)
+			err := p.healthCheck(ctx, s)
 			p.mu.Lock()
 			if s.state != slotLeased { // Close gave up waiting and destroyed it
 				p.mu.Unlock()
+				return Lease[T]{}, ErrClosed
+			}
+			if p.closed { // Close began during the check: lend nothing more
+				p.leased--
+				p.retireLocked(s, destroyClose)
+				p.mu.Unlock()
+				p.destroy(s)
 				return Lease[T]{}, ErrClosed
 			}
 			if err != nil {
@@ -276,8 +288,9 @@ func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace 
 		return p.lease(s), nil
 	}
 
-	// Nothing idle: queue up, and make sure something is coming.
-	if p.cfg.MaxWaiters > 0 && p.waiters.n >= p.cfg.MaxWaiters {
+	// Nothing idle: queue up, and make sure something is coming. Callers
+	// that a construction can serve are not waiters for MaxWaiters.
+	if p.cfg.MaxWaiters > 0 && p.waiters.n-p.growthLocked(now) >= p.cfg.MaxWaiters {
 		p.stats.Busy++
 		p.mu.Unlock()
 		return Lease[T]{}, ErrBusy
@@ -303,8 +316,8 @@ func (p *Pool[T]) wait(ctx context.Context, w *poolWaiter[T]) (Lease[T], error) 
 		}
 	}
 	p.putWaiter(w)
-	if r.err != nil {
-		return Lease[T]{}, r.err
+	if r.s == nil {
+		return Lease[T]{}, r.failure()
 	}
 	return p.lease(r.s), nil
 }
@@ -326,8 +339,8 @@ func (p *Pool[T]) giveUp(ctx context.Context, w *poolWaiter[T]) (Lease[T], error
 	r := <-w.ch
 	waited, start := w.waited, w.start
 	p.putWaiter(w) // w belongs to the next Acquire from here on
-	if r.err != nil {
-		return Lease[T]{}, r.err
+	if r.s == nil {
+		return Lease[T]{}, r.failure()
 	}
 	p.giveBack(r.s, false, waited)
 	return Lease[T]{}, p.acquireError(ctx, p.now()-start)
@@ -445,8 +458,7 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 	}
 	p.retireLocked(s, reason)
 	p.mu.Unlock()
-	p.afterGiveBack(late, doomed)
-	p.destroy(s)
+	p.afterGiveBack(late, append(doomed, s))
 }
 
 // leaseEnded is giveBack's unused for a lease that ended.
@@ -473,7 +485,7 @@ func (p *Pool[T]) fillLocked(ctx context.Context, now time.Duration) {
 		return
 	}
 	if now < p.backoffUntil {
-		p.failUncoveredLocked(p.openErr)
+		p.failOutageLocked(p.openErr)
 		if p.needLocked() > p.constructing {
 			p.wantJanitorLocked(p.backoffUntil)
 		}
@@ -491,16 +503,29 @@ func (p *Pool[T]) needLocked() int {
 	return p.waiters.n + max(0, p.cfg.MinIdle-len(p.idle))
 }
 
-// failUncoveredLocked fails with err the waiters, newest first, that no
-// construction or lease in flight would serve, unless the pool is full
-// and they wait for releases as they would without failures. Caller must
-// hold p.mu.
-func (p *Pool[T]) failUncoveredLocked(err error) {
-	for p.waiters.n > p.constructing+p.leased && p.total+p.constructing < p.cfg.MaxSize {
-		w := p.waiters.popBack()
+// failOutageLocked fails every waiter with err during an outage: while the
+// pool backs off after Open failed, with no lease out and no construction
+// running, nothing can serve a waiter before the backoff ends. Otherwise
+// the waiters keep waiting for the leases and constructions in flight.
+// Caller must hold p.mu.
+func (p *Pool[T]) failOutageLocked(err error) {
+	if p.leased > 0 || p.constructing > 0 {
+		return
+	}
+	for w := p.waiters.popBack(); w != nil; w = p.waiters.popBack() {
 		p.stats.FailFast++
 		w.ch <- waitResult[T]{err: err}
 	}
+}
+
+// growthLocked returns how many waiters the pool may still serve by
+// constructing: the places left within MaxSize, or only the constructions
+// running while it backs off. Caller must hold p.mu.
+func (p *Pool[T]) growthLocked(now time.Duration) int {
+	if now < p.backoffUntil {
+		return p.constructing
+	}
+	return p.cfg.MaxSize - p.total
 }
 
 // retireLocked marks s, taken out of the idle list or from its holder, for
@@ -542,10 +567,53 @@ func (p *Pool[T]) destroy(s *poolSlot[T]) (err error) {
 	return err
 }
 
-func (p *Pool[T]) destroyAll(doomed []*poolSlot[T]) {
-	for _, s := range doomed {
-		p.destroy(s)
+// destroyAll destroys doomed, which the caller retired, and returns the
+// errors. When a Close panics or calls Goexit, the rest are destroyed
+// before that goes on, their own panics reported (see reportLocked).
+func (p *Pool[T]) destroyAll(doomed []*poolSlot[T]) (errs []error) {
+	i := 0
+	defer func() {
+		if i < len(doomed) {
+			for _, s := range doomed[i+1:] {
+				p.destroyReported(s)
+			}
+		}
+	}()
+	for ; i < len(doomed); i++ {
+		if err := p.destroy(doomed[i]); err != nil {
+			errs = append(errs, err)
+		}
 	}
+	return errs
+}
+
+// destroyReported destroys s where a panic of Close has nowhere to go: a
+// pool goroutine, or a caller already unwinding. A panic or Goexit of
+// Close is reported, and so is an error Close(ctx) would not see.
+func (p *Pool[T]) destroyReported(s *poolSlot[T]) {
+	var err error
+	pe := closing.GuardGoexit("pool: Config.Close", func() { err = p.destroy(s) })
+	if pe == nil && (err == nil || s.reason != destroyClose) {
+		return // destroy kept or logged err
+	}
+	p.mu.Lock()
+	if pe != nil {
+		p.reportLocked(pe)
+	} else if p.cfg.Logger == nil {
+		p.kept.Add(err)
+	}
+	p.mu.Unlock()
+}
+
+// reportLocked reports the panic of a callback that no caller waits for:
+// to the Logger, or else kept for Close to return. Caller must hold p.mu.
+func (p *Pool[T]) reportLocked(pe *PanicError) {
+	p.stats.Panics++
+	if p.cfg.Logger != nil {
+		p.cfg.Logger.Error("pool: callback panicked on a pool goroutine", "error", pe)
+		return
+	}
+	p.kept.Add(pe)
 }
 
 func (p *Pool[T]) closeValue(v T) error {
@@ -556,6 +624,29 @@ func (p *Pool[T]) closeValue(v T) error {
 		return c.Close()
 	}
 	return nil
+}
+
+// healthCheck runs HealthCheck on s, which is lent to the caller. If the
+// check panics or calls Goexit, s is destroyed before that goes on.
+func (p *Pool[T]) healthCheck(ctx context.Context, s *poolSlot[T]) error {
+	normal := false
+	defer func() {
+		if normal {
+			return
+		}
+		p.mu.Lock()
+		if s.state != slotLeased { // Close destroyed it meanwhile
+			p.mu.Unlock()
+			return
+		}
+		p.leased--
+		p.retireLocked(s, destroyHealthCheck)
+		p.mu.Unlock()
+		p.destroyReported(s)
+	}()
+	err := p.cfg.HealthCheck(ctx, s.value)
+	normal = true
+	return err
 }
 
 // addLocked counts s, just made, as open. Caller must hold p.mu.

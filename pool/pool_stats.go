@@ -71,6 +71,9 @@ type Stats struct {
 	DestroyedDropped uint64
 	// CloseErrors is the total number of errors returned by Close.
 	CloseErrors uint64
+	// Panics is the total number of panics and Goexits of callbacks on
+	// the pool's own goroutines that no caller received (see [PanicError]).
+	Panics uint64
 
 	// LeaksReported is the total number of leases reported as held longer
 	// than LeakThreshold.
