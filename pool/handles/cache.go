@@ -113,7 +113,10 @@ type Cache[K comparable, V any] struct {
 	janitorDone chan struct{} // closed when the running janitor exits
 	expired     []*handleEntry[K, V]
 	closeDone   chan struct{} // closed when the first Close returns
-	drained     chan struct{} // closed when open drops to 0 during Close
+	// closeAgain is set when a Close was cut short by a panicking or
+	// exiting Close callback: the next Close does the work again.
+	closeAgain bool
+	drained    chan struct{} // closed when open drops to 0 during Close
 }
 
 // entry states
@@ -261,22 +264,23 @@ func (h *Cache[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace) 
 	}
 	h.mu.Unlock()
 
-	// Close the evicted handle before opening, so that the number of open
-	// resources never exceeds the bound, even for a moment.
-	if victim != nil {
-		h.closeEntry(victim, closedMaxOpen)
-	}
-
 	var v V
-	err := errOpenPanicked
+	err := errNoReturn
 	defer func() {
-		if err == errOpenPanicked { // Open panicked: let the waiters retry
+		// The victim's Close or Open panicked or called Goexit: e must
+		// not stay opening, and the waiters try again.
+		if err == errNoReturn {
 			h.mu.Lock()
 			h.failOpenLocked(e, err, true)
 			h.decOpenLocked()
 			h.mu.Unlock()
 		}
 	}()
+	// Close the evicted handle before opening, so that the number of open
+	// resources never exceeds the bound, even for a moment.
+	if victim != nil {
+		h.closeEntry(victim, closedMaxOpen)
+	}
 	v, err = h.cfg.Open(ctx, key)
 
 	h.mu.Lock()
@@ -303,8 +307,8 @@ func (h *Cache[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace) 
 	return r, nil
 }
 
-// errOpenPanicked marks an Open that did not return.
-var errOpenPanicked = errors.New("handles: Config.Open panicked")
+// errNoReturn marks an Open, or the Close before it, that did not return.
+var errNoReturn = errors.New("handles: Config.Open or Close did not return")
 
 // failOpenLocked removes e, which will not be handed out, and wakes the Gets
 // waiting for it with err; they try again when retry is set. Caller must
@@ -451,6 +455,55 @@ func (h *Cache[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (err 
 		h.cfg.Logger.Error("handles: closing handle failed", "key", e.key, "error", cerr)
 	}
 	return fmt.Errorf("handles: close handle %v: %w", e.key, cerr)
+}
+
+// closeAll closes the handles of doomed, which the caller took out of the
+// cache, and returns their errors. When a Close panics or calls Goexit,
+// the rest are closed before that goes on, their own panics reported.
+func (h *Cache[K, V]) closeAll(doomed []*handleEntry[K, V], reason closeReason) (errs []error) {
+	i := 0
+	defer func() {
+		if i < len(doomed) {
+			for _, e := range doomed[i+1:] {
+				h.closeReported(e, reason)
+			}
+		}
+	}()
+	for ; i < len(doomed); i++ {
+		if err := h.closeEntry(doomed[i], reason); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// closeReported closes e where a panic of Close has nowhere to go: the
+// janitor, or a caller already unwinding. A panic or Goexit is reported,
+// and so is an error Cache.Close would not return.
+func (h *Cache[K, V]) closeReported(e *handleEntry[K, V], reason closeReason) {
+	var err error
+	pe := closing.GuardGoexit("handles: Config.Close", func() { err = h.closeEntry(e, reason) })
+	if pe == nil && (err == nil || reason != closedShutdown) {
+		return // closeEntry kept or reported err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if pe != nil {
+		h.reportLocked(pe)
+	} else if h.cfg.OnCloseError == nil && h.cfg.Logger == nil {
+		h.kept.Add(err)
+	}
+}
+
+// reportLocked reports the panic of a callback that no caller waits for:
+// to the Logger, or else kept for Close to return. Caller must hold h.mu.
+func (h *Cache[K, V]) reportLocked(pe *PanicError) {
+	h.stats.Panics++
+	if h.cfg.Logger != nil {
+		h.cfg.Logger.Error("handles: callback panicked on the janitor", "error", pe)
+		return
+	}
+	h.kept.Add(pe)
 }
 
 // Stats returns a snapshot of the cache's state and counters. It walks the

@@ -32,4 +32,7 @@ type Stats struct {
 	MaxOpenEvictions uint64
 	// CloseErrors is the total number of errors returned by Close.
 	CloseErrors uint64
+	// Panics is the total number of panics and Goexits of Close on the
+	// janitor, which no caller received (see [PanicError]).
+	Panics uint64
 }
