@@ -38,8 +38,8 @@ type Buffer struct {
 // It is recycled with the memory; gen tells each loan from the others.
 type bufMem struct {
 	buf   []byte
-	off   int       // read offset: buf[off:] is unread
-	gen   uint64    // odd while lent; bumped by Get and Close
+	off   int    // read offset: buf[off:] is unread
+	gen   uint64 // odd while lent; bumped by Get and Close
 	pool  *Pool
 	shard *bufShard // the shard counting this buffer
 	acct  *parking  // the argument of its cleanup

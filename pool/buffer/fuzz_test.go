@@ -52,7 +52,7 @@ func runBufferOps(t *testing.T, ops []byte) {
 	var (
 		held     []bufFuzzHeld
 		shut     []buffer.Buffer // closed: a second Close must change nothing
-		retained int64            // the model: capacity parked
+		retained int64           // the model: capacity parked
 		gets     uint64
 		seed     int
 	)

@@ -145,7 +145,7 @@ func TestPoolReusesAGrownBufferInItsNewClass(t *testing.T) {
 func TestPoolDropsBuffersAboveMaxSize(t *testing.T) {
 	noGC(t)
 	p := newPool(t, buffer.MaxSize(100_000)) // rounded down to 64 KiB
-	big := p.Get(70_000) // MaxSize, then grown past it
+	big := p.Get(70_000)                     // MaxSize, then grown past it
 	big.Write(make([]byte, 70_000))
 	big.Close()
 	grown := p.Get(1024)
