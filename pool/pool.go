@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -141,6 +140,9 @@ const (
 func New[T any](cfg Config[T]) (*Pool[T], error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
+	}
+	if cfg.Close == nil {
+		cfg.Close, _ = closing.Closer[T]() // checked above
 	}
 	b, _ := cfg.OpenBackoff.Backoff() // checked above
 	p := &Pool[T]{
@@ -616,15 +618,7 @@ func (p *Pool[T]) reportLocked(pe *PanicError) {
 	p.kept.Add(pe)
 }
 
-func (p *Pool[T]) closeValue(v T) error {
-	if p.cfg.Close != nil {
-		return p.cfg.Close(v)
-	}
-	if c, ok := any(v).(io.Closer); ok {
-		return c.Close()
-	}
-	return nil
-}
+func (p *Pool[T]) closeValue(v T) error { return p.cfg.Close(v) }
 
 // healthCheck runs HealthCheck on s, which is lent to the caller. If the
 // check panics or calls Goexit, s is destroyed before that goes on.

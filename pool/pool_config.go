@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
+	"github.com/reclaim-go/reclaim/internal/closing"
 	"github.com/reclaim-go/reclaim/retry"
 )
 
@@ -22,14 +24,17 @@ type Config[T any] struct {
 	// for the next caller (pgx#1287 is the bug this avoids). Its context
 	// carries the values of the Acquire that asked for it, but not that
 	// Acquire's cancellation: it is done when OpenTimeout has passed or
-	// [Pool.Close] is called. A panic in Open is not recovered.
+	// [Pool.Close] is called. A panic in Open goes to the Acquire waiting
+	// for it (see the package doc).
 	Open func(ctx context.Context) (T, error)
 
 	// Close destroys a resource. It runs in the goroutine that decided the
 	// resource's fate: the holder that destroyed or released it, the
 	// pool's background goroutine, an Acquire that found it expired, or
-	// [Pool.Close]. Nil means T's own Close method when the value
-	// implements io.Closer, and nothing otherwise.
+	// [Pool.Close]. Nil means T's own Close method, which T must have in
+	// one of the forms Close() error, Close() or Close(context.Context)
+	// error (called with a background context): [New] refuses a Config
+	// that would leave its resources unclosed.
 	Close func(T) error
 
 	// MaxSize bounds the number of resources open or being opened at once.
@@ -148,6 +153,9 @@ func (c *Config[T]) check() error {
 		return fmt.Errorf("pool: Config.OpenTimeout must be >= 0, got %v", c.OpenTimeout)
 	case c.LeakThreshold < 0:
 		return fmt.Errorf("pool: Config.LeakThreshold must be >= 0, got %v", c.LeakThreshold)
+	}
+	if _, ok := closing.Closer[T](); c.Close == nil && !ok {
+		return fmt.Errorf("pool: Config.Close is required: %v has no Close method (Close() error, Close() or Close(context.Context) error)", reflect.TypeFor[T]())
 	}
 	if _, err := c.OpenBackoff.Backoff(); err != nil {
 		return fmt.Errorf("pool: Config.OpenBackoff: %w", err)

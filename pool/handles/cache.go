@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"reflect"
 	"sync"
@@ -27,8 +26,10 @@ type Config[K comparable, V any] struct {
 	// key wait for it instead of opening their own. Required.
 	Open func(ctx context.Context, key K) (V, error)
 
-	// Close closes a handle. nil means V's own Close method, and then V must
-	// implement io.Closer.
+	// Close closes a handle. nil means V's own Close method, which V must
+	// have in one of the forms Close() error, Close() or
+	// Close(context.Context) error (called with a background context):
+	// [New] refuses a Config that would leave its handles unclosed.
 	Close func(V) error
 
 	// IdleTimeout is how long a handle stays open after its last reference
@@ -182,10 +183,10 @@ func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 		entries: make(map[K]*handleEntry[K, V]),
 	}
 	if h.closeFn == nil {
-		if !reflect.TypeFor[V]().Implements(reflect.TypeFor[io.Closer]()) {
-			return nil, fmt.Errorf("handles: Config.Close is required: %v does not implement io.Closer", reflect.TypeFor[V]())
+		var ok bool
+		if h.closeFn, ok = closing.Closer[V](); !ok {
+			return nil, fmt.Errorf("handles: Config.Close is required: %v has no Close method (Close() error, Close() or Close(context.Context) error)", reflect.TypeFor[V]())
 		}
-		h.closeFn = func(v V) error { return any(v).(io.Closer).Close() }
 	}
 	return h, nil
 }

@@ -125,7 +125,7 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		_, err := handles.New(handles.Config[string, int]{
 			Open: func(context.Context, string) (int, error) { return 0, nil },
 		})
-		assert.ErrorContains(t, err, "Config.Close is required: int does not implement io.Closer")
+		assert.ErrorContains(t, err, "Config.Close is required: int has no Close method")
 	})
 }
 
@@ -182,7 +182,7 @@ func TestRefClosedTwiceNeverReleasesAnotherReference(t *testing.T) {
 		require.NoError(t, mine.Close())
 		assert.ErrorIs(t, copied.Close(), handles.ErrRefClosed)
 		assert.ErrorIs(t, mine.Close(), handles.ErrRefClosed)
-		assert.PanicsWithValue(t, "handles: Value of a closed Ref", func() { copied.Value() })
+		assert.PanicsWithValue(t, "handles: Ref used after Close", func() { copied.Value() })
 
 		// The next Get reuses mine's slot; the stale copy still cannot
 		// release it.
@@ -714,4 +714,25 @@ func TestCacheConcurrentUse(t *testing.T) {
 	assert.Equal(t, uint64(8*500), s.Hits+s.Misses)
 	assert.Equal(t, uint64(len(o.conns)), s.Misses, "every miss opened one handle")
 	assert.Zero(t, s.Open)
+}
+
+// ctxHandle closes with a context, as *pgx.Conn does.
+type ctxHandle struct{ closed *atomic.Int32 }
+
+func (c ctxHandle) Close(context.Context) error {
+	c.closed.Add(1)
+	return nil
+}
+
+func TestCacheUsesACloseMethodThatTakesAContext(t *testing.T) {
+	var closed atomic.Int32
+	h, err := handles.New(handles.Config[string, ctxHandle]{
+		Open: func(context.Context, string) (ctxHandle, error) { return ctxHandle{&closed}, nil },
+	})
+	require.NoError(t, err)
+	r, err := h.Get(t.Context(), "a")
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	require.NoError(t, h.Close(t.Context()))
+	assert.EqualValues(t, 1, closed.Load())
 }
