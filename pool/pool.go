@@ -396,11 +396,16 @@ func (p *Pool[T]) handLocked(s *poolSlot[T], w *poolWaiter[T], now time.Duration
 }
 
 // putLocked lends s, which is ready for use, to the first waiter, or else
-// makes it idle. Caller must hold p.mu.
-func (p *Pool[T]) putLocked(s *poolSlot[T], now time.Duration) {
+// makes it idle, and reports whether it did. It does not when MaxIdle
+// resources are idle already: the caller then retires s and destroys it.
+// Caller must hold p.mu.
+func (p *Pool[T]) putLocked(s *poolSlot[T], now time.Duration) bool {
 	if w := p.waiters.popFront(); w != nil {
 		p.handLocked(s, w, now)
-		return
+		return true
+	}
+	if p.cfg.MaxIdle > 0 && len(p.idle) >= p.cfg.MaxIdle {
+		return false
 	}
 	s.state = slotIdle
 	s.idleSince = now
@@ -408,6 +413,7 @@ func (p *Pool[T]) putLocked(s *poolSlot[T], now time.Duration) {
 	if p.cfg.MaxIdleTime > 0 || s.expires != 0 {
 		p.scheduleIdleLocked(s)
 	}
+	return true
 }
 
 // giveBack takes back s, whose lease has ended (destroy says how), and
@@ -450,13 +456,14 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 		reason = destroyClose
 	case s.expires != 0 && now >= s.expires:
 		reason = destroyLifetime
-	default:
-		p.putLocked(s, now)
+	case p.putLocked(s, now):
 		p.mu.Unlock()
 		if late != nil || doomed != nil {
 			p.afterGiveBack(late, doomed)
 		}
 		return
+	default: // MaxIdle are idle
+		reason = destroyIdle
 	}
 	p.retireLocked(s, reason)
 	p.mu.Unlock()
@@ -646,9 +653,13 @@ func (p *Pool[T]) healthCheck(ctx context.Context, s *poolSlot[T]) error {
 // addLocked counts s, just made, as open. Caller must hold p.mu.
 func (p *Pool[T]) addLocked(s *poolSlot[T], now time.Duration) {
 	if d := p.cfg.MaxLifetime; d > 0 {
-		// Up to 10% shorter, so that resources made together do not all
-		// expire together.
-		if j := d / 10; j > 0 {
+		// Shorter by up to the jitter, so that resources made together do
+		// not all expire together.
+		j := p.cfg.LifetimeJitter
+		if j == 0 {
+			j = d / 10
+		}
+		if j > 0 {
 			d -= rand.N(j)
 		}
 		s.expires = now + d

@@ -63,7 +63,12 @@ func (p *Pool[T]) opened(v T, err error, pe *PanicError) {
 		p.destroyReported(s)
 		return
 	}
-	p.putLocked(s, now)
+	if !p.putLocked(s, now) { // MaxIdle are idle: its caller gave up
+		p.retireLocked(s, destroyIdle)
+		p.mu.Unlock()
+		p.destroyReported(s)
+		return
+	}
 	p.fillLocked(context.Background(), now)
 	p.mu.Unlock()
 }

@@ -18,8 +18,13 @@ import (
 // ErrClosed is returned by [Cache.Get] once [Cache.Close] has been called.
 var ErrClosed = errors.New("handles: closed")
 
-// Config configures a [Cache]. Open is required; every other
-// field has a usable zero value.
+// Config configures a [Cache]. Open is required, and Close unless V has a
+// Close method; every other field has a usable zero value.
+//
+// A cache given only Open shares one handle per key, closes it with V's
+// Close method, keeps at most 64 idle handles (the least recently released
+// close first) and no idle handle expires; it does not record holders'
+// stacks, and Close errors are kept for [Cache.Close].
 type Config[K comparable, V any] struct {
 	// Open opens the handle for key. It runs in the goroutine of the Get that
 	// found no handle, with that Get's context; concurrent Gets of the same
@@ -48,6 +53,15 @@ type Config[K comparable, V any] struct {
 	// never exceeds MaxOpen or the number of handles held and being opened,
 	// whichever is larger. Zero means no bound. Negative is invalid.
 	MaxOpen int
+
+	// MaxIdle bounds the idle handles: when a release would leave more
+	// than MaxIdle idle, the least recently released one is closed, so
+	// that a cache whose key space is large does not keep a handle per key
+	// for ever. (The count is that of the handles queued as idle, which
+	// may include some taken again since: the bound may strike a little
+	// early, never late.) Zero means MaxOpen when MaxOpen is set, and otherwise 64
+	// (currently; this may change). Negative is invalid.
+	MaxIdle int
 
 	// OnCloseError, when set, is called with every error returned by Close,
 	// in the goroutine that closed the handle: the janitor, a Get making
@@ -161,6 +175,7 @@ type closeReason int
 const (
 	closedIdle closeReason = iota
 	closedMaxOpen
+	closedMaxIdle
 	closedShutdown // by or during Cache.Close
 )
 
@@ -174,6 +189,14 @@ func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 		return nil, fmt.Errorf("handles: Config.IdleTimeout must be >= 0, got %v", cfg.IdleTimeout)
 	case cfg.MaxOpen < 0:
 		return nil, fmt.Errorf("handles: Config.MaxOpen must be >= 0, got %d", cfg.MaxOpen)
+	case cfg.MaxIdle < 0:
+		return nil, fmt.Errorf("handles: Config.MaxIdle must be >= 0, got %d", cfg.MaxIdle)
+	}
+	if cfg.MaxIdle == 0 {
+		cfg.MaxIdle = cfg.MaxOpen
+		if cfg.MaxIdle == 0 {
+			cfg.MaxIdle = defaultMaxIdle
+		}
 	}
 	h := &Cache[K, V]{
 		cfg:     cfg,
@@ -308,6 +331,9 @@ func (h *Cache[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace) 
 	return r, nil
 }
 
+// defaultMaxIdle is Config.MaxIdle's zero value without MaxOpen.
+const defaultMaxIdle = 64
+
 // errNoReturn marks an Open, or the Close before it, that did not return.
 var errNoReturn = errors.New("handles: Config.Open or Close did not return")
 
@@ -413,7 +439,18 @@ func (h *Cache[K, V]) releaseSlow(e *handleEntry[K, V]) {
 		if !e.node.Scheduled() {
 			h.pushLocked(e)
 		}
+		// The queue holds every idle handle (and maybe some held since),
+		// so its length bounds their number.
+		var victim *handleEntry[K, V]
+		if h.queue.Len() > h.cfg.MaxIdle {
+			if victim = h.popIdleLocked(time.Time{}); victim != nil {
+				h.removeLocked(victim)
+			}
+		}
 		h.mu.Unlock()
+		if victim != nil {
+			h.closeEntry(victim, closedMaxIdle)
+		}
 		return
 	}
 	h.removeLocked(e)
@@ -435,6 +472,8 @@ func (h *Cache[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (err 
 			h.stats.IdleEvictions++
 		case closedMaxOpen:
 			h.stats.MaxOpenEvictions++
+		case closedMaxIdle:
+			h.stats.MaxIdleEvictions++
 		}
 		if err != nil {
 			h.stats.CloseErrors++

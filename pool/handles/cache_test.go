@@ -114,6 +114,7 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		{"no Open", handles.Config[string, *conn]{}, "Config.Open"},
 		{"negative IdleTimeout", handles.Config[string, *conn]{Open: open, IdleTimeout: -1}, "Config.IdleTimeout"},
 		{"negative MaxOpen", handles.Config[string, *conn]{Open: open, MaxOpen: -1}, "Config.MaxOpen"},
+		{"negative MaxIdle", handles.Config[string, *conn]{Open: open, MaxIdle: -1}, "Config.MaxIdle"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, err := handles.New(tc.cfg)
@@ -735,4 +736,33 @@ func TestCacheUsesACloseMethodThatTakesAContext(t *testing.T) {
 	require.NoError(t, r.Close())
 	require.NoError(t, h.Close(t.Context()))
 	assert.EqualValues(t, 1, closed.Load())
+}
+
+func TestCacheGivenOnlyOpenDoesNotGrowWithItsKeySpace(t *testing.T) {
+	var o opener
+	h := newCache(t, &o, handles.Config[string, *conn]{})
+	for i := range 100 {
+		require.NoError(t, get(t, h, fmt.Sprint(i)).Close())
+	}
+	st := h.Stats()
+	assert.Equal(t, 64, st.Open, "at most 64 idle by default")
+	assert.EqualValues(t, 36, st.MaxIdleEvictions)
+	assert.Len(t, o.live(), 64)
+	assert.NotContains(t, o.live(), "0", "the least recently released went first")
+	require.NoError(t, h.Close(t.Context()))
+}
+
+func TestCacheMaxIdleClosesTheExcessOfABurst(t *testing.T) {
+	var o opener
+	h := newCache(t, &o, handles.Config[string, *conn]{MaxIdle: 2, IdleTimeout: time.Hour})
+	var refs []handles.Ref[string, *conn]
+	for i := range 5 {
+		refs = append(refs, get(t, h, fmt.Sprint(i)))
+	}
+	for _, r := range refs {
+		require.NoError(t, r.Close())
+	}
+	assert.Equal(t, []string{"3", "4"}, o.live())
+	assert.EqualValues(t, 3, h.Stats().MaxIdleEvictions)
+	require.NoError(t, h.Close(t.Context()))
 }
