@@ -118,18 +118,9 @@ func (p *Pool[T]) closeWait(ctx context.Context, drained chan struct{}) bool {
 	}
 	every := closeReportEvery
 	if p.track {
-		every = min(every, p.cfg.LeakThreshold)
+		every = max(min(every, p.cfg.LeakThreshold), time.Millisecond)
 	}
-	t := time.NewTimer(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-drained:
-			return true
-		case <-ctx.Done():
-			return closing.Wait(ctx, drained)
-		case <-t.C:
-		}
+	return closing.WaitTicking(ctx, drained, every, func() {
 		now := p.now()
 		p.mu.Lock()
 		doomed := p.takeDroppedLocked()
@@ -147,8 +138,7 @@ func (p *Pool[T]) closeWait(ctx context.Context, drained chan struct{}) bool {
 				"leases", len(out), "each", strings.Join(out, "\n"))
 		}
 		p.destroyAll(doomed) // errors are kept: dropped is not destroyClose
-		t.Reset(every)
-	}
+	})
 }
 
 // drainedLocked reports whether Close has nothing left to wait for.

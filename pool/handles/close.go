@@ -106,16 +106,7 @@ func (h *Cache[K, V]) closeWait(ctx context.Context, drained chan struct{}) bool
 	if _, ok := ctx.Deadline(); ok || drained == nil {
 		return closing.Wait(ctx, drained)
 	}
-	t := time.NewTicker(closeReportEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-drained:
-			return true
-		case <-ctx.Done():
-			return closing.Wait(ctx, drained)
-		case <-t.C:
-		}
+	return closing.WaitTicking(ctx, drained, closeReportEvery, func() {
 		h.mu.Lock()
 		var out []string
 		now := time.Now()
@@ -136,7 +127,7 @@ func (h *Cache[K, V]) closeWait(ctx context.Context, drained chan struct{}) bool
 		}
 		logger.Warn("handles: Cache.Close is waiting for references still held",
 			"refs", len(out), "each", strings.Join(out, "\n"))
-	}
+	})
 }
 
 // heldError describes the reference held through s. Caller must hold h.mu.
