@@ -36,6 +36,11 @@ import (
 //
 // A second call waits until the first has returned, or until its own ctx
 // is done, and returns nil (or ctx.Err()).
+//
+// A Close callback that panics or calls runtime.Goexit under Close goes on
+// up Close's caller's stack once the other resources it was closing are
+// closed; the next call of Close then does the work again, rather than
+// return at once.
 func (p *Pool[T]) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed && !p.closeAgain {

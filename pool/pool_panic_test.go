@@ -389,3 +389,51 @@ func TestPoolMaxWaitersBoundsWaitingNotGrowth(t *testing.T) {
 }
 
 func runtimeGoexit() { runtime.Goexit() }
+
+func TestPoolPanickingCloseInPoolCloseStrandsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &resFactory{}
+		var closes atomic.Int32
+		p, err := pool.New(pool.Config[*poolRes]{
+			Open: f.Open,
+			Close: func(r *poolRes) error {
+				err := r.Close()
+				if closes.Add(1) == 1 {
+					panic("close blew up")
+				}
+				return err
+			},
+			MaxSize: 3, MaxConstructing: 3,
+		})
+		require.NoError(t, err)
+		a, b, c := mustAcquire(t, p), mustAcquire(t, p), mustAcquire(t, p)
+		a.Release()
+		b.Release()
+		v := recovering(func() { _ = p.Close(context.Background()) })
+		assert.Equal(t, "close blew up", v)
+		assert.EqualValues(t, 2, closes.Load(), "the other idle resource is closed too")
+		c.Release() // destroyed: the pool is closed
+		require.NoError(t, p.Close(context.Background()), "a second Close finishes the work")
+		assert.Zero(t, f.live())
+		assert.Zero(t, p.Stats().Total)
+	})
+}
+
+func TestObjectPoolPanickingResetLeavesThePoolUsable(t *testing.T) {
+	var panics atomic.Bool
+	panics.Store(true)
+	op := pool.ObjectPool[int]{Reset: func(x *int) bool {
+		if panics.Load() {
+			panic("reset blew up")
+		}
+		*x = 0
+		return true
+	}}
+	x := op.Get()
+	*x = 7
+	assert.Equal(t, "reset blew up", recovering(func() { op.Put(x) }))
+	panics.Store(false)
+	y := op.Get()
+	assert.Zero(t, *y, "the value Reset panicked on was not kept")
+	op.Put(y)
+}
