@@ -605,24 +605,30 @@ func (p *Pool[T]) destroyReported(s *poolSlot[T]) {
 	if pe == nil && (err == nil || s.reason != destroyClose) {
 		return // destroy kept or logged err
 	}
+	var log func()
 	p.mu.Lock()
 	if pe != nil {
-		p.reportLocked(pe)
+		log = p.reportLocked(pe)
 	} else if p.cfg.Logger == nil {
 		p.kept.Add(err)
 	}
 	p.mu.Unlock()
+	if log != nil {
+		log()
+	}
 }
 
 // reportLocked reports the panic of a callback that no caller waits for:
-// to the Logger, or else kept for Close to return. Caller must hold p.mu.
-func (p *Pool[T]) reportLocked(pe *PanicError) {
+// to the Logger, through the func it returns for the caller to call once
+// it has let go of p.mu, or else kept for Close to return. Caller must
+// hold p.mu.
+func (p *Pool[T]) reportLocked(pe *PanicError) (log func()) {
 	p.stats.Panics++
-	if p.cfg.Logger != nil {
-		p.cfg.Logger.Error("pool: callback panicked on a pool goroutine", "error", pe)
-		return
+	if logger := p.cfg.Logger; logger != nil {
+		return func() { logger.Error("pool: callback panicked on a pool goroutine", "error", pe) }
 	}
 	p.kept.Add(pe)
+	return nil
 }
 
 func (p *Pool[T]) closeValue(v T) error { return p.cfg.Close(v) }

@@ -139,11 +139,15 @@ type Config[T any] struct {
 	LeakThreshold time.Duration
 
 	// Logger receives the pool's reports: leases held past LeakThreshold
-	// or dropped (at level Warn and Error), and errors returned by Close
-	// (at level Error). Nil means slog.Default() for the lease reports,
-	// which were asked for by setting LeakThreshold, while Close errors
-	// are kept for [Pool.Close] to return instead (up to 16, and counted
-	// beyond). Every Close error is counted in [Stats].CloseErrors.
+	// or dropped (at level Warn and Error), Open failures that no caller
+	// received (Warn, at most one per 10 seconds, with the count of those
+	// left out), what a Close without deadline still waits for (Warn,
+	// every 10 seconds), and errors returned by Close and panics of
+	// callbacks on the pool's own goroutines (Error). Nil means
+	// slog.Default() for the reports about leases and Opens, while Close
+	// errors and panics are kept for [Pool.Close] to return instead (up to
+	// 16, and counted beyond). Every Close error is counted in
+	// [Stats].CloseErrors, every such panic in [Stats].Panics.
 	Logger *slog.Logger
 }
 

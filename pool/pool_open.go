@@ -80,14 +80,15 @@ const openLogEvery = 10 * time.Second
 // panic pe. The failure goes to one caller at most: the newest waiter,
 // unless the leases out and the constructions running are enough for
 // every waiter. During an outage (see failOutageLocked) the other waiters
-// fail too. A failure that no waiter receives is a background one (MinIdle, a refill): the panic is reported, the error
-// logged at a bounded rate, by the func returned for the caller to call
-// without p.mu. Caller must hold p.mu.
+// fail too. A failure that no waiter receives is a background one
+// (MinIdle, a refill): the panic is reported, the error logged at a
+// bounded rate, by the func returned for the caller to call without p.mu.
+// Caller must hold p.mu.
 func (p *Pool[T]) openFailedLocked(err error, pe *PanicError, now time.Duration) (log func()) {
 	p.stats.OpenErrors++
 	if p.closed {
 		if pe != nil {
-			p.reportLocked(pe)
+			return p.reportLocked(pe)
 		}
 		return nil
 	}
@@ -96,7 +97,11 @@ func (p *Pool[T]) openFailedLocked(err error, pe *PanicError, now time.Duration)
 	cause := err
 	if pe != nil {
 		// Not wrapped: the panic itself goes to one caller only.
-		cause = fmt.Errorf("%s %s", pe.Callback, map[bool]string{false: "panicked", true: "called runtime.Goexit"}[pe.Goexit])
+		what := "panicked"
+		if pe.Goexit {
+			what = "called runtime.Goexit"
+		}
+		cause = fmt.Errorf("%s %s", pe.Callback, what)
 	}
 	if d > 0 {
 		p.openErr = fmt.Errorf("pool: Open failed, next attempt in %v at the earliest: %w", d, cause)
@@ -110,7 +115,7 @@ func (p *Pool[T]) openFailedLocked(err error, pe *PanicError, now time.Duration)
 		p.stats.FailFast++
 		w.ch <- waitResult[T]{err: p.openErr, pe: pe}
 	} else if pe != nil {
-		p.reportLocked(pe)
+		log = p.reportLocked(pe)
 	} else if ok, suppressed := p.openLog.Allow(now, openLogEvery); ok {
 		logger, openErr := p.leakLogger(), p.openErr
 		log = func() {
@@ -121,8 +126,8 @@ func (p *Pool[T]) openFailedLocked(err error, pe *PanicError, now time.Duration)
 	p.failOutageLocked(p.openErr)
 	switch {
 	case p.needLocked() <= p.constructing:
-	case d == 0 && p.waiters.n > 0:
-		// Each failure serves one waiter, so this cannot spin.
+	case d == 0 && p.waiters.n > p.leased+p.constructing:
+		// Each failure fails one of those waiters, so this cannot spin.
 		p.fillLocked(context.Background(), now)
 	case d > 0:
 		// Without a delay and without waiters, the next Open waits for

@@ -526,24 +526,21 @@ func (h *Cache[K, V]) closeReported(e *handleEntry[K, V], reason closeReason) {
 	if pe == nil && (err == nil || reason != closedShutdown) {
 		return // closeEntry kept or reported err
 	}
+	logger := h.cfg.Logger
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if pe != nil {
-		h.reportLocked(pe)
-	} else if h.cfg.OnCloseError == nil && h.cfg.Logger == nil {
+	switch {
+	case pe != nil:
+		h.stats.Panics++
+		if logger == nil {
+			h.kept.Add(pe)
+		}
+	case h.cfg.OnCloseError == nil && logger == nil:
 		h.kept.Add(err)
 	}
-}
-
-// reportLocked reports the panic of a callback that no caller waits for:
-// to the Logger, or else kept for Close to return. Caller must hold h.mu.
-func (h *Cache[K, V]) reportLocked(pe *PanicError) {
-	h.stats.Panics++
-	if h.cfg.Logger != nil {
-		h.cfg.Logger.Error("handles: callback panicked on the janitor", "error", pe)
-		return
+	h.mu.Unlock()
+	if pe != nil && logger != nil { // logged without the lock
+		logger.Error("handles: callback panicked on the janitor", "error", pe)
 	}
-	h.kept.Add(pe)
 }
 
 // Stats returns a snapshot of the cache's state and counters. It walks the
