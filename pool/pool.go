@@ -179,14 +179,25 @@ func New[T any](cfg Config[T]) (*Pool[T], error) {
 //   - an [*AcquireError] wrapping ctx.Err() (and its cause) if ctx is done
 //     before a resource is lent, including when it is done on entry; it
 //     carries a snapshot of the pool's [Stats];
-//   - [ErrBusy] if it would wait while MaxWaiters callers already are;
+//   - [ErrBusy] if it would wait while MaxWaiters callers already are
+//     (see below);
 //   - [ErrClosed] once [Pool.Close] has been called;
-//   - an error wrapping the last error from Open when Open fails and
-//     nothing in flight would serve the caller, and, while the pool backs
-//     off after the failure, at once, instead of waiting for a construction
-//     the backoff forbids. A caller keeps waiting when the resources lent
-//     out and being constructed are at least as many as the callers
-//     waiting, or when the pool is full: releases will serve them.
+//   - an error wrapping the error from Open, when the Open that was to
+//     serve the caller failed. One failed Open fails one caller at most:
+//     the newest waiter, and none while the leases out and the Opens
+//     running are at least as many as the waiters (a release or another
+//     construction will serve them). Only during an outage, while the pool
+//     backs off after a failure with no lease out and no Open running, do
+//     the waiters fail at once, with the last Open error, instead of
+//     waiting for a construction the backoff forbids; otherwise a caller
+//     waits until its own ctx is done;
+//   - a [*PanicError] when the Open that was to serve it called
+//     runtime.Goexit; when that Open panicked, Acquire panics with the
+//     *PanicError, in the caller's goroutine.
+//
+// MaxWaiters counts only the callers beyond what the pool can still
+// construct within MaxSize: a caller for whom a construction can start is
+// not a waiter.
 //
 // The lease must be given back exactly once, with [Lease.Release],
 // [Lease.Destroy] or [Lease.Close]. Acquire allocates nothing when a

@@ -99,9 +99,11 @@ type Config[T any] struct {
 	// idle resource is checked. Negative is invalid.
 	HealthCheckAfter time.Duration
 
-	// MaxWaiters bounds the number of Acquire calls waiting at once; an
-	// Acquire that would wait beyond it returns [ErrBusy] at once. Zero
-	// means no bound. Negative is invalid.
+	// MaxWaiters bounds the number of Acquire calls waiting at once for a
+	// release; an Acquire that would wait beyond it returns [ErrBusy] at
+	// once. It bounds waiting, not growth: callers that the pool can still
+	// serve by constructing, within MaxSize, are not counted. Zero means
+	// no bound. Negative is invalid.
 	MaxWaiters int
 
 	// MaxConstructing bounds the number of Open calls running at once, so
