@@ -50,7 +50,7 @@
 //		MaxSize:     16,
 //		MinIdle:     2,               // kept warm in the background
 //		MaxIdleTime: time.Minute,     // least recently used first, down to MinIdle
-//		MaxLifetime: 30 * time.Minute, // each drawn in [90%, 100%]: no fleet-wide expiry
+//		MaxLifetime: 30 * time.Minute, // each in (90%, 100%]: no fleet-wide expiry
 //	})
 //	...
 //	l, err := conns.Acquire(ctx)
