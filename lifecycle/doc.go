@@ -10,12 +10,16 @@
 // stopped when a worker hangs.
 //
 //	g := lifecycle.New(lifecycle.Logger(logger), lifecycle.DrainDelay(5*time.Second))
-//	g.Add(lifecycle.ContextCloser("db", db))              // a pool.Pool: Close(ctx)
-//	g.Add(lifecycle.Closer("cache", cache))               // an io.Closer
-//	g.Go("indexer", indexer.Run, lifecycle.Restart(retry.Policy{MaxAttempts: 10}))
 //	mux.Handle("GET /readyz", g.Readiness())
-//	g.Add(lifecycle.HTTPServer("http", &http.Server{Handler: mux}, ln))
-//	err := g.Run(context.Background()) // until SIGTERM; then drain, stop, return why
+//	if err := errors.Join(
+//		g.Add(lifecycle.ContextCloser("db", db)), // a pool.Pool: Close(ctx)
+//		g.Add(lifecycle.Closer("cache", cache)),  // an io.Closer
+//		g.Go("indexer", indexer.Run, lifecycle.Restart(retry.Policy{MaxAttempts: 10})),
+//		g.Add(lifecycle.HTTPServer("http", &http.Server{Handler: mux}, ln)),
+//	); err != nil {
+//		return err // a nil closer, a taken name
+//	}
+//	return g.Run(context.Background()) // until SIGTERM; then drain, stop; nil if clean
 //
 // # Components
 //
@@ -23,7 +27,10 @@
 // context; either may be nil. [Group.Add] adds one before the group
 // starts, and fails with [ErrStarted] after: the order is fixed when Start
 // begins. [Closer], [ContextCloser] and [HTTPServer] make the common ones
-// in one line.
+// in one line; what they are handed belongs to the group once Add accepts
+// it, and is closed exactly once, even if the component never starts. Add
+// rejects a nil closer, server or listener, and a name already taken by a
+// component or a goroutine, with an error naming the call.
 //
 // # Start
 //
@@ -32,8 +39,16 @@
 // [Component.StartTimeout]). When one fails, panics or overruns its
 // timeout, Start stops what already started, in reverse, with a fresh stop
 // budget, and returns the start error joined with that stop's errors. A
-// hook that overran its timeout is abandoned, not forgotten: if it returns
-// nil later, the group stops that component then.
+// hook that overran its timeout is abandoned, not forgotten: the stop
+// that follows waits for it within its share of the budget, and stops the
+// component in its place if the hook succeeded, before the components it
+// depends on. A hook still running at the end of its share is left behind;
+// if it succeeds later, the group stops that component then, after the
+// others.
+//
+// A supervised goroutine or a server that fails while a start hook runs
+// cancels that hook's context, with the failure as its cause, so that the
+// rollback begins at once.
 //
 // # Stop and the stop budget
 //
@@ -59,7 +74,12 @@
 // goroutine's name and stack. A goroutine that returns an error or panics
 // before Stop has failed, and the group shuts down, unless it runs with a
 // [Restart] policy: a [retry.Policy] that restarts it with backoff and,
-// when it gives up, shuts the group down.
+// when it gives up, shuts the group down. The policy bounds a failure
+// streak, not the goroutine's life: a run that stayed up longer than the
+// policy's longest delay ([ResetAfter]) starts the count, the elapsed time
+// and the backoff over, so that MaxAttempts: 10 stops a crash loop but not
+// a daemon that fails once a day. A panic in the policy's Retryable or
+// OnRetry is the goroutine's failure, never the process's.
 //
 // # Run: signals, drain, grace period
 //
@@ -71,15 +91,23 @@
 // of the [GracePeriod]. A second signal cuts the drain and forces the stop
 // (the hooks' contexts are cancelled, so servers close their connections);
 // a third dumps every goroutine's stack to standard error and returns at
-// once. The error Run returns says why it stopped: a [*SignalError], the
-// context's cause, or the goroutine's failure.
+// once. Run returns as soon as the group has stopped, whoever stopped it:
+// a signal, its context, [Group.Stop] called elsewhere, or a failure.
 //
-//	err := g.Run(context.Background())
-//	var sig *lifecycle.SignalError
-//	if errors.As(err, &sig) && len(multierr.Errors(err)) == 1 {
-//		return nil // stopped by SIGTERM, cleanly
+// A clean stop is not an error: Run returns nil when the group stopped
+// because it was asked to and everything stopped cleanly, and an error
+// only when something failed (a start, a goroutine, a stop hook, a
+// timeout, a forced stop). Why it stopped is logged and kept:
+//
+//	if err := g.Run(context.Background()); err != nil {
+//		log.Printf("stopped by %v, with errors: %v", g.Cause(), err)
+//		os.Exit(1)
 //	}
-//	return err
+//	log.Printf("stopped cleanly: %v", g.Cause()) // lifecycle: received signal terminated
+//
+// Code that uses Start and Stop without Run learns that the group stopped
+// itself (a supervised goroutine failed) from [Group.Done], and why from
+// [Group.Err] and [Group.Cause].
 //
 // # Leak check
 //

@@ -27,13 +27,18 @@ const (
 	opStop      = "stop"
 	opGoroutine = "goroutine"
 	opServe     = "serve"
+	opRetryable = "Retryable" // a goroutine's restart policy callbacks
+	opOnRetry   = "OnRetry"
 )
 
 // describe names what failed: `component "db": stop` or
 // `goroutine "worker"`.
 func describe(op, name string) string {
-	if op == opGoroutine {
+	switch op {
+	case opGoroutine:
 		return fmt.Sprintf("goroutine %q", name)
+	case opRetryable, opOnRetry:
+		return fmt.Sprintf("goroutine %q: restart policy's %s", name, op)
 	}
 	return fmt.Sprintf("component %q: %s", name, op)
 }
@@ -83,7 +88,9 @@ func (e *TimeoutError) Unwrap() error { return context.DeadlineExceeded }
 type PanicError struct {
 	// Name is the component's or the goroutine's name.
 	Name string
-	// Op is "start", "stop", "serve" or "goroutine", as in [TimeoutError].
+	// Op is "start", "stop", "serve" or "goroutine", as in [TimeoutError],
+	// or "Retryable" or "OnRetry" for a callback of a goroutine's
+	// [Restart] policy.
 	Op string
 	// Value is what was passed to panic.
 	Value any

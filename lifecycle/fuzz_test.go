@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/reclaim-go/reclaim/lifecycle"
+	"github.com/reclaim-go/reclaim/retry"
 )
 
 // Behaviours of a fuzzed start or stop hook.
@@ -21,16 +22,19 @@ const (
 	hookPolite // blocks until its context is done, then returns its error
 	hookDeaf   // blocks until the test releases it, then returns nil
 	hookSlow   // sleeps 2s, then returns nil
+	hookLate   // deaf: sleeps 12s, past the start timeout, then returns nil
 	hookKinds
 )
 
 // Behaviours of a fuzzed supervised goroutine.
 const (
-	goWorker = iota // runs until cancelled
-	goFail          // fails after 1s
-	goPanic         // panics at once
-	goDeaf          // ignores cancellation until released
-	goDone          // returns nil at once
+	goWorker    = iota // runs until cancelled
+	goFail             // fails after 1s
+	goPanic            // panics at once
+	goDeaf             // ignores cancellation until released
+	goDone             // returns nil at once
+	goRetryable        // fails after 1s under a restart policy whose Retryable panics
+	goOnRetry          // fails after 1s under a restart policy whose OnRetry panics
 	goKinds
 )
 
@@ -69,12 +73,27 @@ func fuzzHook(kind byte, release <-chan struct{}) func(context.Context) error {
 		return func(context.Context) error { <-release; return nil }
 	case hookSlow:
 		return func(context.Context) error { time.Sleep(2 * time.Second); return nil }
+	case hookLate:
+		return func(context.Context) error { time.Sleep(12 * time.Second); return nil }
 	}
 	return func(context.Context) error { return nil }
 }
 
+// fuzzPolicy returns the restart options of a fuzzed goroutine.
+func fuzzPolicy(kind byte) []lifecycle.GoOption {
+	switch kind % goKinds {
+	case goRetryable:
+		return []lifecycle.GoOption{lifecycle.Restart(retry.Policy{Retryable: func(error) bool { panic("Retryable bug") }})}
+	case goOnRetry:
+		return []lifecycle.GoOption{lifecycle.Restart(retry.Policy{OnRetry: func(int, error, time.Duration) { panic(nil) }})}
+	}
+	return nil
+}
+
 func fuzzGoroutine(kind byte, release <-chan struct{}) func(context.Context) error {
 	switch kind % goKinds {
+	case goRetryable, goOnRetry:
+		return func(context.Context) error { time.Sleep(time.Second); return errors.New("goroutine failed") }
 	case goFail:
 		return func(context.Context) error { time.Sleep(time.Second); return errors.New("goroutine failed") }
 	case goPanic:
@@ -88,12 +107,15 @@ func fuzzGoroutine(kind byte, release <-chan struct{}) func(context.Context) err
 }
 
 // FuzzGroup builds a group from the input, a list of components and
-// goroutines with fuzzed behaviours, starts it (maybe interrupted by a
-// Stop), stops it, releases every hung hook, and checks the invariants: a
-// component is stopped exactly once if and only if its Start succeeded,
-// components start in order and those stopped by Stop stop in reverse,
-// Start succeeds only if everything started, errors are never lost, and
-// nothing is left running.
+// goroutines with fuzzed behaviours (restart policies whose callbacks
+// panic, start hooks that succeed after they were abandoned), starts it,
+// stops it, maybe while Start runs and from other goroutines too, releases
+// every hung hook, and checks the invariants: a component is stopped
+// exactly once if and only if its Start succeeded (a component without
+// Start: always), components start in order and those stopped by Stop
+// stop in reverse, Start succeeds only if everything started, every Stop
+// and Err return the same result once the stop has finished, errors are
+// never lost, and nothing is left running.
 func FuzzGroup(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0, 0, 0}, byte(0))
 	f.Add([]byte{0, 0, 0, 1, 1, 0}, byte(0))
@@ -101,6 +123,10 @@ func FuzzGroup(f *testing.F) {
 	f.Add([]byte{0, 4, 0, 3, 3, 0, 0, 5}, byte(7))
 	f.Add([]byte{1, 0, 0, 0, 0, 2}, byte(0))
 	f.Add([]byte{1, 3, 0, 0, 1, 1}, byte(3))
+	f.Add([]byte{0, 0, 0, 3, 5, 0, 0, 0, 0}, byte(200))  // a Retryable panics
+	f.Add([]byte{0, 0, 0, 3, 6, 0, 0, 0, 0}, byte(131))  // an OnRetry panics
+	f.Add([]byte{0, 0, 0, 0, 6, 0, 0, 0, 0}, byte(96))   // a late starter, Stop from three goroutines
+	f.Add([]byte{0, 0, 0, 0, 6, 0, 0, 0, 1}, byte(0x45)) // a late starter, Stop from two goroutines
 	f.Fuzz(func(t *testing.T, spec []byte, stopAt byte) {
 		if len(spec) > 30 {
 			spec = spec[:30]
@@ -114,12 +140,12 @@ func fuzzGroup(t *testing.T, spec []byte, stopAt byte) {
 	log := &fuzzLog{started: map[string]bool{}, stops: map[string]int{}}
 	g := lifecycle.New(lifecycle.StartTimeout(10*time.Second), lifecycle.StopTimeout(time.Minute),
 		lifecycle.CancelGoroutinesFirst(stopAt%2 == 0))
-	var names []string
+	var names, starters []string // components; those with a Start hook
 	wantStopErr := false
 	for i := 0; i+2 < len(spec); i += 3 {
 		name := fmt.Sprint("c", i/3)
 		if spec[i]%4 == 3 {
-			if err := g.Go(name, fuzzGoroutine(spec[i+1], release)); err != nil {
+			if err := g.Go(name, fuzzGoroutine(spec[i+1], release), fuzzPolicy(spec[i+1])...); err != nil {
 				t.Fatal(err)
 			}
 			continue
@@ -143,24 +169,54 @@ func fuzzGroup(t *testing.T, spec []byte, stopAt byte) {
 				return stop(ctx)
 			},
 		}
+		if spec[i]%4 == 2 {
+			// A resource that exists already, as with Closer: stopped
+			// once, whether or not the start reaches it.
+			c.Start = nil
+			log.succeeded(name)
+		} else {
+			starters = append(starters, name)
+		}
 		if err := g.Add(c); err != nil {
 			t.Fatal(err)
 		}
 		names = append(names, name)
 	}
 
-	// Stop, maybe while Start runs.
+	// Stop, maybe while Start runs, and from other goroutines, at times
+	// chosen by stopAt's upper bits.
 	startErr := make(chan error, 1)
 	go func() { startErr <- g.Start(context.Background()) }()
+	others := make([]error, int(stopAt>>5)&3)
+	var wg sync.WaitGroup
+	for i := range others {
+		wg.Go(func() {
+			time.Sleep(time.Duration(i) * 700 * time.Millisecond)
+			others[i] = g.Stop(context.Background())
+		})
+	}
 	if stopAt < 128 {
-		time.Sleep(time.Duration(stopAt) * 500 * time.Millisecond)
+		time.Sleep(time.Duration(stopAt&31) * 500 * time.Millisecond)
 	} else {
 		synctest.Wait()
 	}
 	stopErr := g.Stop(context.Background())
 	serr := <-startErr
-	if again := g.Stop(context.Background()); again != stopErr && fmt.Sprint(again) != fmt.Sprint(stopErr) {
-		t.Fatalf("a second Stop returned %v, the first %v", again, stopErr)
+	wg.Wait()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i, again := range append(others, g.Stop(context.Background()), g.Stop(cancelled), g.Err()) {
+		if again != stopErr {
+			t.Fatalf("Stop or Err (%d) returned %v, the first Stop %v", i, again, stopErr)
+		}
+	}
+	select {
+	case <-g.Done():
+	default:
+		t.Fatal("Done is not closed after Stop returned")
+	}
+	if g.Cause() == nil {
+		t.Fatal("a stopped group has no cause")
 	}
 	close(release)
 	time.Sleep(time.Hour) // abandoned slow hooks return, late stops run out their budget
@@ -175,16 +231,16 @@ func fuzzGroup(t *testing.T, spec []byte, stopAt byte) {
 			begun = append(begun, name)
 		}
 	}
-	if !slices.Equal(begun, names[:len(begun)]) {
-		t.Fatalf("started %v, added %v", begun, names)
+	if !slices.Equal(begun, starters[:len(begun)]) {
+		t.Fatalf("started %v, added %v", begun, starters)
 	}
 	for i, name := range begun[:max(len(begun)-1, 0)] {
 		if !log.started[name] {
 			t.Fatalf("%s started after %s failed", begun[i+1], name)
 		}
 	}
-	if serr == nil && len(begun) != len(names) {
-		t.Fatalf("Start succeeded but started only %v of %v", begun, names)
+	if serr == nil && len(begun) != len(starters) {
+		t.Fatalf("Start succeeded but started only %v of %v", begun, starters)
 	}
 	// Exactly the components that started are stopped, once.
 	for _, name := range names {
@@ -228,6 +284,9 @@ func fuzzGroup(t *testing.T, spec []byte, stopAt byte) {
 func lateStart(order []string, name string) bool {
 	i := slices.Index(order, "stop "+name)
 	j := slices.Index(order, "start "+name)
+	if j < 0 { // no Start hook
+		return false
+	}
 	for _, ev := range order[j+1 : i] {
 		if _, ok := cutPrefix(ev, "stop "); ok {
 			return true

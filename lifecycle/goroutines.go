@@ -59,20 +59,23 @@ func (t *tracker) labelPrefix() string {
 
 // spawn runs fn in a new goroutine of the group, labelled so that it and
 // its descendants can be found in a dump, and remembered with what it runs
-// (op for the entry name) and created.
-func (t *tracker) spawn(op, name string, created stack.Trace, fn func()) *tracked {
+// (op for the entry name) and created. fn gets tag, which adds the label
+// to a context, so that pprof.Do with the context the group hands out
+// keeps the label.
+func (t *tracker) spawn(op, name string, created stack.Trace, fn func(tag func(context.Context) context.Context)) *tracked {
 	r := &tracked{op: op, name: name, created: created, done: make(chan struct{})}
 	t.mu.Lock()
 	t.seq++
 	seq := t.seq
 	t.gors[seq] = r
 	t.mu.Unlock()
-	label := t.labelPrefix() + strconv.FormatUint(seq, 10)
+	labels := pprof.Labels(labelKey, t.labelPrefix()+strconv.FormatUint(seq, 10))
+	tag := func(ctx context.Context) context.Context { return pprof.WithLabels(ctx, labels) }
 	go func() {
 		defer close(r.done)
-		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels(labelKey, label)))
+		pprof.SetGoroutineLabels(tag(context.Background()))
 		r.gid.Store(stack.CurrentID())
-		fn()
+		fn(tag)
 	}()
 	return r
 }
@@ -143,12 +146,17 @@ const leakWait = time.Second
 // [multierr.Combine].
 //
 // Goroutines are recognised by a pprof label that they inherit from the
-// group's goroutines; one that replaces its labels (with [pprof.Do] given
-// a context without them) escapes the check. Goroutines that live on in
+// group's goroutines. The contexts the group hands to hooks and supervised
+// goroutines carry the label too, so that [pprof.Do] with one of them (or
+// one derived from it) keeps it; a goroutine that sets labels from a
+// context the group did not give escapes the check. Goroutines that live on in
 // shared machinery, such as the connections kept by
 // [net/http.DefaultTransport] for requests made in a hook, count as
 // leaks: close them in a stop hook.
 func (g *Group) CheckLeaks(ctx context.Context) error {
+	if ctx == nil {
+		panic("lifecycle: CheckLeaks called with a nil context")
+	}
 	g.mu.Lock()
 	g.initLocked()
 	g.mu.Unlock()

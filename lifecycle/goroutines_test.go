@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"context"
 	"fmt"
+	"runtime/pprof"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -176,4 +177,42 @@ func TestCheckLeaksWithoutDeadlineWaitsOneSecond(t *testing.T) {
 func TestCheckLeaksOnZeroGroup(t *testing.T) {
 	var g lifecycle.Group
 	require.NoError(t, g.CheckLeaks(context.Background()))
+}
+
+// Issue #14, item 9: goroutines that label themselves with pprof.Do and
+// the context the group gave are still the group's.
+func TestCheckLeaksSeesGoroutinesUnderPprofDo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		quit := make(chan struct{})
+		g := lifecycle.New()
+		labelled := func(ctx context.Context) {
+			go pprof.Do(ctx, pprof.Labels("worker", "evictor"), func(context.Context) { <-quit })
+		}
+		require.NoError(t, g.Add(lifecycle.Component{
+			Name:  "cache",
+			Start: func(ctx context.Context) error { labelled(ctx); return nil },
+		}))
+		require.NoError(t, g.Go("indexer", func(ctx context.Context) error {
+			pprof.Do(ctx, pprof.Labels("worker", "indexer"), func(ctx context.Context) {
+				go func() { <-quit }() // inherits the labels pprof.Do set
+			})
+			<-ctx.Done()
+			return nil
+		}))
+		mustStart(t, g)
+		synctest.Wait()
+		require.NoError(t, g.Stop(context.Background()))
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var names []string
+		for _, err := range multierr.Errors(g.CheckLeaks(ctx)) {
+			var le *lifecycle.LeakError
+			require.ErrorAs(t, err, &le)
+			names = append(names, le.Name)
+		}
+		assert.ElementsMatch(t, []string{`component "cache": start`, `goroutine "indexer"`}, names)
+		close(quit)
+		require.NoError(t, g.CheckLeaks(context.Background()))
+	})
 }

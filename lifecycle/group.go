@@ -26,8 +26,10 @@ import (
 //
 // A Group is used once: it is idle until [Group.Start], running once Start
 // has succeeded, and stopped for good after [Group.Stop], a failed Start, or
-// a shutdown triggered by a failed goroutine. Components are added before
-// Start; supervised goroutines may also be started while it runs.
+// a shutdown triggered by a failed goroutine; [Group.Done] is then closed,
+// [Group.Err] returns the result and [Group.Cause] the reason. Components
+// are added before Start; supervised goroutines may also be started while
+// it runs.
 type Group struct {
 	opts *options // nil: the defaults
 
@@ -40,13 +42,17 @@ type Group struct {
 	errs        []error         // every error of the group, in the order they happened
 	failed      chan struct{}   // closed at the first failure of a goroutine
 	failure     error           // that failure
+	cause       error           // why the group stops: the first request or failure
 	runCtx      context.Context // parent of the supervised goroutines' contexts
 	cancelRun   context.CancelCauseFunc
 	cancelStart context.CancelCauseFunc // cancels the Start in progress
 	startDone   chan struct{}           // closed when Start has returned
 	stopClaimed bool                    // a Stop or a failed Start is stopping the group
+	stopBegun   chan struct{}           // closed when stopClaimed is set
 	stopDone    chan struct{}           // closed when the stop has finished
 	stopErr     error                   // the stop's result, set before stopDone is closed
+	forced      bool                    // Run forced the stop
+	forceStop   context.CancelCauseFunc // cancels the stop hooks' contexts
 
 	ready   atomic.Bool
 	tracker tracker
@@ -64,17 +70,21 @@ const (
 
 // An entry is a component or a supervised goroutine.
 type entry struct {
-	name    string
-	comp    *Component // nil for a goroutine
-	fn      func(context.Context) error
-	restart *retry.Policy
-	created stack.Trace // where Add or Go was called
+	name       string
+	comp       *Component // nil for a goroutine
+	fn         func(context.Context) error
+	restart    *retry.Policy
+	resetAfter time.Duration // a run this long starts a new failure streak
+	created    stack.Trace   // where Add or Go was called
 
 	// Protected by Group.mu:
 	status   status
 	stopping bool                    // errors from now on are stop errors, not failures
 	cancel   context.CancelCauseFunc // a goroutine's context
 	run      *tracked                // a goroutine, or a component's serve goroutine
+	lateDone chan struct{}           // closed when an abandoned start hook returns
+	lateErr  error                   // what it returned
+	passed   bool                    // the stop went on without waiting for it
 }
 
 type status uint8
@@ -104,6 +114,7 @@ func (g *Group) o() *options {
 func (g *Group) initLocked() {
 	if g.failed == nil {
 		g.failed = make(chan struct{})
+		g.stopBegun = make(chan struct{})
 		g.stopDone = make(chan struct{})
 		g.names = make(map[string]bool)
 		g.tracker.init()
@@ -116,10 +127,26 @@ func (g *Group) idleLocked() error {
 	switch {
 	case g.startCalled:
 		return ErrStarted
-	case g.state != idle:
+	case g.stopClaimed || g.state != idle:
 		return ErrStopped
 	}
 	return nil
+}
+
+// claimLocked makes the caller the one that stops the group, for cause.
+// Caller must hold g.mu.
+func (g *Group) claimLocked(cause error) {
+	g.stopClaimed = true
+	g.causeLocked(cause)
+	close(g.stopBegun)
+}
+
+// causeLocked records why the group stops, unless a reason came first.
+// Caller must hold g.mu.
+func (g *Group) causeLocked(cause error) {
+	if g.cause == nil {
+		g.cause = cause
+	}
 }
 
 func (g *Group) log(level slog.Level, msg string, args ...any) {
@@ -131,9 +158,15 @@ func (g *Group) log(level slog.Level, msg string, args ...any) {
 // Add adds c to the group: Start will start it after the components added
 // before it, and Stop will stop it before them. Add returns [ErrStarted]
 // once Start has been called, [ErrStopped] if Stop was called first, and an
-// error if c has no name or the name of a component already added.
+// error if c has no name, the name of a component or goroutine already
+// added, or was made by a constructor given nil ([Closer], [ContextCloser],
+// [HTTPServer]). When Add fails, the group does not own what c would have
+// closed: the caller closes it.
 func (g *Group) Add(c Component) error {
-	if c.Name == "" {
+	switch {
+	case c.invalid != nil:
+		return fmt.Errorf("lifecycle: Add: %w", c.invalid)
+	case c.Name == "":
 		return errors.New("lifecycle: Add: Component.Name is empty")
 	}
 	e := &entry{name: c.Name, comp: &c, created: stack.Capture(1)}
@@ -143,9 +176,8 @@ func (g *Group) Add(c Component) error {
 	if err := g.idleLocked(); err != nil {
 		return err
 	}
-	switch {
-	case g.names[c.Name]:
-		return fmt.Errorf("lifecycle: Add: a component named %q was already added", c.Name)
+	if g.names[c.Name] {
+		return fmt.Errorf("lifecycle: Add: the name %q is taken by a component or goroutine added before", c.Name)
 	}
 	g.names[c.Name] = true
 	g.entries = append(g.entries, e)
@@ -169,7 +201,8 @@ func (g *Group) Add(c Component) error {
 // errors are not errors; anything else it returns joins Stop's error.
 //
 // Go returns [ErrStopped] once Stop has been called, and an error if name
-// is empty or the restart policy is invalid. A nil fn panics.
+// is empty or taken by a component or goroutine added before, or the
+// restart options are invalid. A nil fn panics.
 func (g *Group) Go(name string, fn func(ctx context.Context) error, opts ...GoOption) error {
 	if fn == nil {
 		panic("lifecycle: Go called with a nil func")
@@ -183,19 +216,32 @@ func (g *Group) Go(name string, fn func(ctx context.Context) error, opts ...GoOp
 			opt.applyGo(&o)
 		}
 	}
-	if o.restart != nil {
+	switch {
+	case o.restart == nil && o.resetSet:
+		return fmt.Errorf("lifecycle: Go %q: ResetAfter without Restart", name)
+	case o.resetSet && o.resetAfter <= 0:
+		return fmt.Errorf("lifecycle: Go %q: ResetAfter %v is not positive", name, o.resetAfter)
+	case o.restart != nil:
 		if _, err := o.restart.Backoff(); err != nil {
 			return fmt.Errorf("lifecycle: Go %q: Restart: %w", name, err)
 		}
+		if !o.resetSet {
+			o.resetAfter = resetAfter(o.restart)
+		}
 	}
-	e := &entry{name: name, fn: fn, restart: o.restart, created: stack.Capture(1)}
+	e := &entry{name: name, fn: fn, restart: o.restart, resetAfter: o.resetAfter, created: stack.Capture(1)}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.initLocked()
 	switch {
 	case g.stopClaimed || g.state >= stopping:
 		return ErrStopped
-	case g.state == running:
+	case g.names[name]:
+		return fmt.Errorf("lifecycle: Go: the name %q is taken by a component or goroutine added before", name)
+	}
+	g.names[name] = true
+	switch g.state {
+	case running:
 		g.entries = append(g.entries, e)
 		g.launchLocked(e)
 	default: // idle or starting: Start launches it in turn
@@ -214,15 +260,22 @@ func (g *Group) Go(name string, fn func(ctx context.Context) error, opts ...GoOp
 // what already started, in reverse order, with a fresh stop budget (the
 // [StopTimeout] option), and returns the start error joined with the
 // errors of that stop (for a goroutine's failure, that stop's errors, which
-// begin with the failure); the group is then stopped. A hook abandoned after
-// its timeout keeps running in its goroutine; if it returns nil later, the
-// group calls the component's Stop then.
+// begin with the failure); the group is then stopped. A goroutine that
+// fails during Start cancels the context of the hook in progress. A hook
+// abandoned after its timeout keeps running in its goroutine; the stop
+// waits for it within the component's share of the stop budget and, if it
+// returned nil, stops the component in its place in the reverse order. If
+// it returns nil only after that, the group calls the component's Stop
+// then, after the components it depends on were stopped.
 //
 // If Stop is called while Start runs, Start stops starting, abandons the
 // hook in progress after a short grace, and returns an error wrapping
 // [ErrStopped]; Stop stops what started. Start returns [ErrStarted] if the
 // group was already started and ErrStopped if it was stopped.
 func (g *Group) Start(ctx context.Context) error {
+	if ctx == nil {
+		panic("lifecycle: Start called with a nil context")
+	}
 	g.mu.Lock()
 	g.initLocked()
 	if err := g.idleLocked(); err != nil {
@@ -263,23 +316,39 @@ func (g *Group) Start(ctx context.Context) error {
 	if err == nil { // Stop came just as the last hook returned
 		err = fmt.Errorf("lifecycle: Start: %w", ErrStopped)
 	}
-	if err == errStartAborted {
-		err = g.failure
+	failure := g.failure
+	var te *TimeoutError
+	hung := errors.As(err, &te)
+	if failure != nil && (err == errStartAborted || errors.Is(err, failure) && !hung) {
+		// The hook in progress returned because the failure interrupted
+		// it: the failure says it all.
+		err = errStartAborted
+	}
+	// Start's error is a failure of the group unless Start was told to stop
+	// (its ctx, Stop, a goroutine's failure) and its hook obeyed.
+	if err != errStartAborted && (sctx.Err() == nil || hung) {
+		g.errs = append(g.errs, err)
 	}
 	if g.stopClaimed { // Stop waits for us, and stops what started
 		g.mu.Unlock()
+		if err == errStartAborted {
+			return failure
+		}
 		return err
 	}
-	g.stopClaimed = true
-	failure := g.failure
+	cause := err
+	if err == errStartAborted {
+		cause = failure
+	}
+	g.claimLocked(cause)
 	g.mu.Unlock()
-	g.log(slog.LevelError, "start failed; stopping what started", "err", err)
-	sctx, cancelStop := g.budget(context.WithoutCancel(ctx))
+	g.log(slog.LevelError, "start failed; stopping what started", "err", cause)
+	bctx, cancelStop := g.budget(context.WithoutCancel(ctx))
 	defer cancelStop()
-	stopErr := g.shutdown(sctx)
-	if err == failure {
-		// The failure leads the stop's errors already: Start fails with
-		// the error that Run would return had it come a moment later.
+	stopErr := g.shutdown(bctx)
+	if err == errStartAborted || sctx.Err() == nil || hung {
+		// Start's error leads the stop's errors already: Start fails with
+		// what Stop and Err return.
 		return stopErr
 	}
 	return multierr.Append(err, stopErr)
@@ -365,11 +434,18 @@ func (g *Group) startComponent(ctx context.Context, e *entry) error {
 // contexts but abandons nothing.
 //
 // Stop is idempotent and safe to call concurrently: the first call stops
-// the group and every call returns the same error once the stop has
-// finished; a call that stops waiting because its own ctx is done returns
-// ctx's error instead. Stop on an idle group marks it stopped and returns
-// nil. When Stop returns, every goroutine of the group has returned except
-// abandoned ones; see [Group.CheckLeaks].
+// the group, and every call made or still waiting once that stop has
+// finished returns its result, whatever its own ctx. A call that finds a
+// stop in progress and whose ctx is done before that stop finishes returns
+// an error wrapping ctx's cause instead. Stop on a group that was never
+// started releases what the group was handed (calls the Stop of each
+// component without Start, such as [Closer] and [ContextCloser], and closes
+// the listener of each [HTTPServer]), in reverse order, marks the group
+// stopped and returns their errors; so does the stop that follows a failed
+// Start, for the components it never reached. When Stop returns, every
+// goroutine of the group has returned except abandoned ones; see
+// [Group.CheckLeaks]. [Group.Done] and [Group.Err] give the same result to
+// code that did not call Stop.
 //
 // Stop waits for the group's goroutines and hooks, so one of them (or an
 // HTTP handler of an [HTTPServer] component) that wants the service to stop
@@ -377,36 +453,91 @@ func (g *Group) startComponent(ctx context.Context, e *entry) error {
 // abandoned. A supervised goroutine returns an error instead; other code
 // calls Stop in a new goroutine.
 func (g *Group) Stop(ctx context.Context) error {
+	if ctx == nil {
+		panic("lifecycle: Stop called with a nil context")
+	}
+	return g.stop(ctx, ErrStopped)
+}
+
+// stop stops the group for cause, or waits for the stop in progress.
+func (g *Group) stop(ctx context.Context, cause error) error {
 	g.mu.Lock()
 	g.initLocked()
 	if g.stopClaimed {
-		done := g.stopDone
 		g.mu.Unlock()
-		select {
-		case <-done:
-			return g.stopErr
-		case <-ctx.Done():
-			return fmt.Errorf("lifecycle: Stop: gave up waiting for the stop in progress: %w", context.Cause(ctx))
-		}
+		return g.await(ctx)
 	}
-	g.stopClaimed = true
-	switch g.state {
-	case idle:
-		g.state = stopped
-		close(g.stopDone)
-		g.mu.Unlock()
-		return nil
-	case starting:
-		g.cancelStart(ErrStopped)
+	g.claimLocked(cause)
+	if g.state == starting {
+		g.cancelStart(cause)
 		startDone := g.startDone
 		g.mu.Unlock()
 		<-startDone // soon: Start abandons its hook in progress after a grace
-	default:
+	} else {
 		g.mu.Unlock()
 	}
 	ctx, cancel := g.budget(ctx)
 	defer cancel()
 	return g.shutdown(ctx)
+}
+
+// await waits for the stop in progress and returns its result, or gives up
+// when ctx is done. A stop that has finished always wins over ctx.
+func (g *Group) await(ctx context.Context) error {
+	select {
+	case <-g.stopDone:
+		return g.stopErr
+	default:
+	}
+	select {
+	case <-g.stopDone:
+		return g.stopErr
+	case <-ctx.Done():
+		select {
+		case <-g.stopDone:
+			return g.stopErr
+		default:
+		}
+		return fmt.Errorf("lifecycle: Stop: gave up waiting for the stop in progress: %w", context.Cause(ctx))
+	}
+}
+
+// Done returns a channel that is closed once the group has stopped: after
+// [Group.Stop], a failed [Group.Start], or the shutdown that follows the
+// failure of a supervised goroutine, once every component has stopped.
+// [Group.Err] then returns the stop's result.
+func (g *Group) Done() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.initLocked()
+	return g.stopDone
+}
+
+// Err returns nil until [Group.Done] is closed, and then what Stop returns:
+// nil if the group stopped because it was asked to (Stop, the context given
+// to Start or Run, a signal under [Group.Run]) and everything stopped
+// cleanly; otherwise every failure and stop error, in the order they
+// happened: a start hook that failed or overran its timeout, a supervised
+// goroutine or server that failed, a stop hook that failed or was
+// abandoned.
+func (g *Group) Err() error {
+	select {
+	case <-g.Done():
+		return g.stopErr
+	default:
+		return nil
+	}
+}
+
+// Cause returns why the group stopped or is stopping, or nil while it
+// runs: [ErrStopped] when Stop was called, a [*SignalError] or an error
+// wrapping the context's cause when [Group.Run] was told to stop, the
+// failure of a supervised goroutine or a server, or Start's error. A clean
+// stop has a cause but no error: Cause says why, [Group.Err] says nil.
+func (g *Group) Cause() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cause
 }
 
 // budget gives ctx the StopTimeout deadline if it has none.
@@ -422,6 +553,8 @@ func (g *Group) budget(ctx context.Context) (context.Context, context.CancelFunc
 type unit struct {
 	entries []*entry
 	timeout time.Duration // a component's StopTimeout
+	release bool          // a component never started: release it
+	late    bool          // a component whose start hook was abandoned
 }
 
 // minSlice is the least time a stop hook is given, even when the budget is
@@ -432,7 +565,13 @@ const minSlice = 10 * time.Millisecond
 // deadline. It runs once, in the goroutine that claimed the stop.
 func (g *Group) shutdown(ctx context.Context) error {
 	g.ready.Store(false)
+	ctx, force := context.WithCancelCause(ctx)
+	defer force(nil)
 	g.mu.Lock()
+	g.forceStop = force
+	if g.forced {
+		force(ErrForced)
+	}
 	g.state = stopping
 	units := g.unitsLocked()
 	g.mu.Unlock()
@@ -455,10 +594,15 @@ func (g *Group) shutdown(ctx context.Context) error {
 		} else if u.timeout > 0 {
 			slice = u.timeout
 		}
-		if u.entries[0].comp == nil {
+		switch {
+		case u.entries[0].comp == nil:
 			g.stopGoroutines(u.entries, slice)
-		} else {
-			g.stopComponent(ctx, u.entries[0], slice)
+		case u.late:
+			g.stopLate(ctx, u.entries[0], slice)
+		case u.release:
+			g.stopComponent(ctx, u.entries[0], u.entries[0].comp.releaser(), slice)
+		default:
+			g.stopComponent(ctx, u.entries[0], u.entries[0].comp.Stop, slice)
 		}
 	}
 	if g.cancelRun != nil {
@@ -467,13 +611,13 @@ func (g *Group) shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	g.state = stopped
 	g.stopErr = multierr.Combine(g.errs...)
-	err := g.stopErr
+	err, cause := g.stopErr, g.cause
 	close(g.stopDone)
 	g.mu.Unlock()
 	if err != nil {
-		g.log(slog.LevelError, "stopped with errors", "elapsed", time.Since(begin), "err", err)
+		g.log(slog.LevelError, "stopped with errors", "elapsed", time.Since(begin), "cause", cause, "err", err)
 	} else {
-		g.log(slog.LevelInfo, "stopped", "elapsed", time.Since(begin))
+		g.log(slog.LevelInfo, "stopped", "elapsed", time.Since(begin), "cause", cause)
 	}
 	return err
 }
@@ -493,12 +637,27 @@ func (g *Group) unitsLocked() []unit {
 			}
 		case e.comp != nil && e.status == up:
 			units = append(units, unit{entries: []*entry{e}, timeout: e.comp.StopTimeout})
+		case e.comp != nil && e.status == lost:
+			units = append(units, unit{entries: []*entry{e}, timeout: e.comp.StopTimeout, late: true})
+		case e.comp != nil && e.status == pending && e.comp.releaser() != nil:
+			// Never started: give back what its constructor was handed.
+			units = append(units, unit{entries: []*entry{e}, timeout: e.comp.StopTimeout, release: true})
 		}
 	}
 	if len(gors) > 0 {
 		units = append([]unit{{entries: gors}}, units...)
 	}
 	return units
+}
+
+// expiry returns a channel that receives when slice has passed, never if
+// slice is 0, and a func to release its timer.
+func expiry(slice time.Duration) (<-chan time.Time, func() bool) {
+	if slice <= 0 {
+		return nil, func() bool { return false }
+	}
+	t := time.NewTimer(slice)
+	return t.C, t.Stop
 }
 
 // stopGoroutines cancels the goroutines of es and waits for them until
@@ -511,12 +670,8 @@ func (g *Group) stopGoroutines(es []*entry, slice time.Duration) {
 		e.cancel(ErrStopped)
 	}
 	g.mu.Unlock()
-	var expire <-chan time.Time
-	if slice > 0 {
-		t := time.NewTimer(slice)
-		defer t.Stop()
-		expire = t.C
-	}
+	expire, stopTimer := expiry(slice)
+	defer stopTimer()
 	expired := false
 	for _, e := range es {
 		if !expired {
@@ -539,9 +694,9 @@ func (g *Group) stopGoroutines(es []*entry, slice time.Duration) {
 	}
 }
 
-// stopComponent runs e's stop hook, then waits for its serve goroutine,
-// within slice (0: no limit).
-func (g *Group) stopComponent(ctx context.Context, e *entry, slice time.Duration) {
+// stopComponent runs stop, e's stop hook or release, then waits for its
+// serve goroutine, within slice (0: no limit).
+func (g *Group) stopComponent(ctx context.Context, e *entry, stop func(context.Context) error, slice time.Duration) {
 	g.mu.Lock()
 	e.stopping = true
 	e.status = down
@@ -550,20 +705,16 @@ func (g *Group) stopComponent(ctx context.Context, e *entry, slice time.Duration
 	c := e.comp
 	g.log(slog.LevelInfo, "stopping component", "component", c.Name, "timeout", slice)
 	begin := time.Now()
-	var expire <-chan time.Time
-	if slice > 0 {
-		t := time.NewTimer(slice)
-		defer t.Stop()
-		expire = t.C
-	}
-	if c.Stop != nil {
+	expire, stopTimer := expiry(slice)
+	defer stopTimer()
+	if stop != nil {
 		hctx := ctx
 		if slice > 0 {
 			var cancel context.CancelFunc
 			hctx, cancel = context.WithDeadline(ctx, begin.Add(slice-graceFor(slice)))
 			defer cancel()
 		}
-		h := g.call(e, opStop, hctx, c.Stop, func(err error) {
+		h := g.call(e, opStop, hctx, stop, func(err error) {
 			g.log(slog.LevelWarn, "abandoned stop hook returned", "component", c.Name, "err", err)
 		})
 		select {
@@ -591,6 +742,41 @@ func (g *Group) stopComponent(ctx context.Context, e *entry, slice time.Duration
 		}
 	}
 	g.log(slog.LevelInfo, "component stopped", "component", c.Name, "elapsed", time.Since(begin))
+}
+
+// stopLate waits, within slice, for the abandoned start hook of e, and
+// stops e if the hook succeeded: a component that starts late is still
+// stopped before the ones it depends on. If the hook is still running at
+// the end of slice, the stop goes on without it, and the hook's goroutine
+// stops e if it succeeds later (see lateStart).
+func (g *Group) stopLate(ctx context.Context, e *entry, slice time.Duration) {
+	begin := time.Now()
+	expire, stopTimer := expiry(slice)
+	defer stopTimer()
+	g.log(slog.LevelInfo, "waiting for an abandoned start hook", "component", e.name, "timeout", slice)
+	select {
+	case <-e.lateDone:
+	case <-expire:
+	}
+	g.mu.Lock()
+	select {
+	case <-e.lateDone:
+	default:
+		e.passed = true
+	}
+	passed, err := e.passed, e.lateErr
+	e.status = down
+	g.mu.Unlock()
+	switch {
+	case passed:
+		g.log(slog.LevelWarn, "abandoned start hook still running; stopping the components before it", "component", e.name)
+	case err == nil:
+		rest := time.Duration(0)
+		if slice > 0 {
+			rest = max(slice-time.Since(begin), minSlice)
+		}
+		g.stopComponent(ctx, e, e.comp.Stop, rest)
+	}
 }
 
 // record keeps err, if not nil, for Stop to return.

@@ -124,7 +124,7 @@ func TestAddRejectsBadNames(t *testing.T) {
 	g := lifecycle.New()
 	assert.ErrorContains(t, g.Add(lifecycle.Component{}), "Component.Name")
 	require.NoError(t, g.Add(comp(&ev, "db")))
-	assert.ErrorContains(t, g.Add(comp(&ev, "db")), `"db" was already added`)
+	assert.ErrorContains(t, g.Add(comp(&ev, "db")), `the name "db" is taken`)
 }
 
 func TestStartFailureStopsWhatStartedInReverse(t *testing.T) {
@@ -147,10 +147,11 @@ func TestStartFailureStopsWhatStartedInReverse(t *testing.T) {
 	assert.Equal(t, []string{"start z", "start a", "start b", "stop a", "stop z"}, ev.get())
 	assert.False(t, g.Ready())
 
-	// The group is stopped: Stop runs nothing and reports the rollback.
-	stopErr := g.Stop(context.Background())
-	assert.ErrorIs(t, stopErr, errStopA)
-	assert.NotErrorIs(t, stopErr, errB)
+	// The group is stopped: Stop runs nothing and returns what Start did,
+	// as Err does.
+	assert.Equal(t, err, g.Stop(context.Background()))
+	assert.Equal(t, err, g.Err())
+	assert.ErrorIs(t, g.Cause(), errB, "the start's error is why the group stopped")
 	assert.Len(t, ev.get(), 5)
 }
 
@@ -207,7 +208,8 @@ func TestHungStartIsAbandonedAndStoppedWhenItReturns(t *testing.T) {
 		addAll(t, g, comp(&ev, "a"), hung, comp(&ev, "c"))
 		begin := time.Now()
 		err := g.Start(context.Background())
-		assert.Equal(t, 2*time.Second, time.Since(begin), "abandoned at its timeout")
+		assert.Equal(t, 2*time.Second+15*time.Second, time.Since(begin),
+			"abandoned at its timeout, then waited for by the rollback for its share of the 30 s budget")
 		var te *lifecycle.TimeoutError
 		require.ErrorAs(t, err, &te)
 		assert.Equal(t, "hung", te.Name)
@@ -220,8 +222,46 @@ func TestHungStartIsAbandonedAndStoppedWhenItReturns(t *testing.T) {
 		close(release)
 		synctest.Wait()
 		assert.Equal(t, []string{"start a", "stop a", "start hung returned", "stop hung"}, ev.get(),
-			"a start hook that returns after it was abandoned is stopped then")
+			"a start hook that returns after the rollback went on is stopped then, out of order")
 		require.NoError(t, g.CheckLeaks(context.Background()))
+	})
+}
+
+// Issue #14, item 11: a late starter is stopped before what it depends on.
+func TestLateStarterIsStoppedInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ev events
+		g := lifecycle.New(lifecycle.StartTimeout(2 * time.Second))
+		late := comp(&ev, "late")
+		late.Start = func(context.Context) error {
+			time.Sleep(5 * time.Second) // deaf to its context, but finite
+			ev.add("start late returned")
+			return nil
+		}
+		addAll(t, g, comp(&ev, "db"), late, comp(&ev, "http"))
+		begin := time.Now()
+		err := g.Start(context.Background())
+		assert.Equal(t, 5*time.Second, time.Since(begin), "the rollback waited for the late starter")
+		var te *lifecycle.TimeoutError
+		require.ErrorAs(t, err, &te, "it still overran its start timeout")
+		assert.Equal(t, []string{"start db", "start late returned", "stop late", "stop db"}, ev.get(),
+			"late is stopped before db, which it depends on")
+		assert.Equal(t, err, g.Stop(context.Background()))
+	})
+}
+
+func TestLateStarterThatFailsIsNotStopped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ev events
+		g := lifecycle.New(lifecycle.StartTimeout(time.Second))
+		late := comp(&ev, "late")
+		late.Start = func(context.Context) error {
+			time.Sleep(3 * time.Second)
+			return errors.New("gave up")
+		}
+		addAll(t, g, comp(&ev, "db"), late)
+		require.Error(t, g.Start(context.Background()))
+		assert.Equal(t, []string{"start db", "stop db"}, ev.get())
 	})
 }
 
@@ -480,21 +520,25 @@ func TestStopDuringStartAbandonsAHungHook(t *testing.T) {
 		b := comp(&ev, "b")
 		b.Start = func(context.Context) error { <-release; return nil }
 		addAll(t, g, comp(&ev, "a"), b)
-		startErr := make(chan error)
+		startErr := make(chan error, 1)
 		go func() { startErr <- g.Start(context.Background()) }()
 		time.Sleep(time.Minute)
 		begin := time.Now()
-		require.NoError(t, g.Stop(context.Background()))
-		assert.Equal(t, 100*time.Millisecond, time.Since(begin), "the hook had a grace to notice")
+		go func() {
+			time.Sleep(time.Second)
+			close(release)
+		}()
+		stopErr := g.Stop(context.Background())
+		assert.Equal(t, time.Second, time.Since(begin), "the hook had a grace to notice, then the stop waited for it")
 		err := <-startErr
+		var ste *lifecycle.TimeoutError
+		require.ErrorAs(t, stopErr, &ste, "a hook deaf to Stop is a failure, not a clean stop")
 		assert.ErrorIs(t, err, lifecycle.ErrStopped)
 		var te *lifecycle.TimeoutError
 		require.ErrorAs(t, err, &te)
 		assert.Equal(t, "b", te.Name)
 		assert.Equal(t, time.Minute+100*time.Millisecond, te.Timeout, "how long the hook ran")
-		close(release)
-		synctest.Wait()
-		assert.Equal(t, []string{"start a", "stop a", "stop b"}, ev.get(), "b is stopped when its start returns")
+		assert.Equal(t, []string{"start a", "stop b", "stop a"}, ev.get(), "b started late and is stopped in its place")
 	})
 }
 

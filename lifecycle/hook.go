@@ -29,7 +29,7 @@ const (
 // in that goroutine.
 func (g *Group) call(e *entry, op string, ctx context.Context, fn func(context.Context) error, late func(error)) *hookCall {
 	h := &hookCall{result: make(chan error, 1)}
-	h.run = g.tracker.spawn(op, e.name, e.created, func() {
+	h.run = g.tracker.spawn(op, e.name, e.created, func(tag func(context.Context) context.Context) {
 		err := error(&goexitError{op, e.name})
 		defer func() {
 			if h.state.CompareAndSwap(callRunning, callReturned) {
@@ -38,7 +38,7 @@ func (g *Group) call(e *entry, op string, ctx context.Context, fn func(context.C
 				late(err)
 			}
 		}()
-		err = invoke(e.name, op, ctx, fn)
+		err = invoke(e.name, op, tag(ctx), fn)
 	})
 	return h
 }
@@ -109,6 +109,7 @@ func (g *Group) callStart(ctx context.Context, e *entry, d time.Duration) error 
 	}
 	g.mu.Lock()
 	e.status = startingEntry
+	e.lateDone = make(chan struct{}) // before lateStart can run
 	g.mu.Unlock()
 	h := g.call(e, opStart, hctx, e.comp.Start, func(err error) { g.lateStart(e, err) })
 	select {
@@ -150,11 +151,24 @@ func withCause(ctx context.Context, err error) error {
 }
 
 // lateStart handles the result of a start hook that returned after it was
-// abandoned: a component that started late is stopped at once.
+// abandoned. The stop that follows the failed start waits for it, within
+// the component's share of the budget, to stop the component in its place
+// (see stopLate). If that stop went on without it, a component that
+// started late is stopped at once, here: after the components it depends
+// on, but not left running.
 func (g *Group) lateStart(e *entry, err error) {
 	c := e.comp
+	g.mu.Lock()
+	e.lateErr = err
+	close(e.lateDone)
+	passed := e.passed
+	g.mu.Unlock()
 	if err != nil {
 		g.log(slog.LevelWarn, "abandoned start hook returned", "component", c.Name, "err", err)
+		return
+	}
+	if !passed {
+		g.log(slog.LevelInfo, "abandoned start hook succeeded late; the stop stops the component in its place", "component", c.Name)
 		return
 	}
 	if c.Stop == nil {

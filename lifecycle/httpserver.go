@@ -3,8 +3,10 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"sync"
 
 	"go.uber.org/multierr"
 )
@@ -27,16 +29,46 @@ import (
 // connections (WebSockets) are not tracked: see
 // [http.Server.RegisterOnShutdown].
 //
+// ln, when not nil, belongs to the group from the moment [Group.Add]
+// accepts the component: it is closed exactly once, also when the server
+// never starts (a component added before it failed to start, or the group
+// was stopped first). A nil srv, or an ln that is a nil pointer, makes Add
+// fail.
+//
 // To fail the readiness probe before the listener closes, serve
 // [Group.Readiness] on srv and use [Group.Run] with a [DrainDelay].
 func HTTPServer(name string, srv *http.Server, ln net.Listener) Component {
-	h := &httpServer{srv: srv, ln: ln}
-	return Component{Name: name, Start: h.start, Stop: h.stop, serve: h.serve}
+	switch {
+	case srv == nil:
+		return Component{Name: name, invalid: fmt.Errorf("HTTPServer %q: the *http.Server is nil", name)}
+	case ln != nil && isNil(ln):
+		return Component{Name: name, invalid: fmt.Errorf("HTTPServer %q: the listener is a nil %T (pass nil itself to listen on srv.Addr)", name, ln)}
+	}
+	h := &httpServer{srv: srv}
+	c := Component{Name: name, Start: h.start, Stop: h.stop, serve: h.serve}
+	if ln != nil {
+		h.ln = &onceCloseListener{Listener: ln}
+		c.release = func(context.Context) error { return h.closeListener() }
+	}
+	return c
 }
 
 type httpServer struct {
 	srv *http.Server
 	ln  net.Listener // set by start when not given
+}
+
+// A onceCloseListener closes its listener once, whether Serve, the stop
+// hook or the release closes it first.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }
 
 func (h *httpServer) start(ctx context.Context) error {
@@ -79,8 +111,13 @@ func (h *httpServer) stop(ctx context.Context) error {
 	}
 	// Serve closes the listener, but it never ran if Start was abandoned
 	// and succeeded late.
-	if cerr := h.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
-		err = multierr.Append(err, cerr)
+	return multierr.Append(err, h.closeListener())
+}
+
+// closeListener closes the listener, once; Serve may have closed it.
+func (h *httpServer) closeListener() error {
+	if err := h.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
 	}
-	return err
+	return nil
 }

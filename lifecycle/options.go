@@ -120,17 +120,41 @@ type goOptionFunc func(*goOptions)
 func (f goOptionFunc) applyGo(o *goOptions) { f(o) }
 
 type goOptions struct {
-	restart *retry.Policy
+	restart    *retry.Policy
+	resetAfter time.Duration
+	resetSet   bool // resetAfter was given; else the policy's default
 }
 
 // Restart makes a supervised goroutine that fails (returns an error or
 // panics) start again after a delay, following p, instead of shutting the
-// group down. The goroutine's whole life is one call to [retry.Do]: p's
-// MaxAttempts counts the first run and every restart, its delays grow with
-// each failure, and p.Retryable chooses the errors worth a restart. When p
-// gives up, the goroutine has failed and the group shuts down. A run that
-// returns nil ends the goroutine for good. p.AttemptTimeout is not applied:
-// each run gets the goroutine's context, which is cancelled only by Stop.
+// group down. p bounds a failure streak, not the goroutine's life: its
+// MaxAttempts counts the failed run and the restarts that fail in a row,
+// MaxElapsed the time since the streak's first failure, and its delays
+// grow with each failure of the streak. A run that stayed up for a while
+// (see [ResetAfter]) and then failed begins a new streak: the count, the
+// elapsed time and the backoff start over, as a supervisor's restart
+// intensity does in Erlang or suture. So
+//
+//	lifecycle.Restart(retry.Policy{MaxAttempts: 10})
+//
+// shuts the group down after ten failures in quick succession, never
+// after ten failures a day apart.
+//
+// p.Retryable chooses the errors worth a restart, and p.OnRetry is called
+// before each; a panic in either becomes the goroutine's failure (a
+// [*PanicError] with Op "Retryable" or "OnRetry"). When p gives up, the
+// goroutine has failed and the group shuts down. A run that returns nil
+// ends the goroutine for good. p.AttemptTimeout is not applied: each run
+// gets the goroutine's context, which is cancelled only by Stop.
 func Restart(p retry.Policy) GoOption {
 	return goOptionFunc(func(o *goOptions) { o.restart = &p })
+}
+
+// ResetAfter sets how long a run of a goroutine with a [Restart] policy
+// must stay up for its failure to begin a new failure streak. The default
+// is the policy's MaxDelay (30 s when zero), and at least one second: a
+// run that outlasted the longest delay was not part of a crash loop. d must
+// be positive; Go returns an error otherwise, or without Restart.
+func ResetAfter(d time.Duration) GoOption {
+	return goOptionFunc(func(o *goOptions) { o.resetAfter, o.resetSet = d, true })
 }

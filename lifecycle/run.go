@@ -26,36 +26,55 @@ type SignalError struct {
 // Error names the signal.
 func (e *SignalError) Error() string { return "lifecycle: received signal " + e.Signal.String() }
 
-// errForced is the cause of the stop context's cancellation when a signal
-// forces the stop.
-var errForced = errors.New("lifecycle: stop forced by a signal")
+// ErrForced is wrapped by the error [Group.Run] returns when a second
+// signal forced the stop: the stop hooks were told to hurry, and servers
+// closed their connections instead of waiting for them.
+var ErrForced = errors.New("lifecycle: stop forced by a signal")
 
 // Run runs the group as the main loop of a service: it starts it, waits
-// for a reason to stop, drains, stops, and returns why it stopped.
+// for a reason to stop, drains, stops, and returns once the group has
+// stopped: nil if it stopped because it was asked to and everything stopped
+// cleanly, the errors otherwise.
 //
-// Run starts the group as [Group.Start] does, with ctx; if that fails, it
-// returns Start's error. It then waits for ctx to be done, for SIGINT or
-// SIGTERM, or for a supervised goroutine to fail. It then flips readiness
-// to not-ready ([Group.Ready], [Group.Readiness]) and waits the
-// [DrainDelay], so that load balancers stop sending requests while the
-// servers still take them, and finally stops the group with what remains
-// of the [GracePeriod] as the stop budget.
+// Run starts the group as [Group.Start] does, with ctx. It then waits for
+// ctx to be done, for SIGINT or SIGTERM, for a supervised goroutine or a
+// server to fail, or for [Group.Stop] to be called from another goroutine.
+// For all but the last, it flips readiness to not-ready ([Group.Ready],
+// [Group.Readiness]) and waits the [DrainDelay], so that load balancers
+// stop sending requests while the servers still take them, and then stops
+// the group with what remains of the [GracePeriod] as the stop budget; a
+// Stop called elsewhere stops the group with its own budget, and Run
+// returns when that stop has finished.
 //
 // Signals received after that escalate: the next one cuts the drain short
 // and forces the stop, cancelling the stop hooks' contexts (an [HTTPServer]
 // then closes its connections instead of waiting for them); the one after
 // that writes the stacks of all goroutines to standard error and makes Run
 // return at once, leaving the stop running. A service stopped by a signal
-// thus takes SIGTERM, SIGTERM, SIGTERM as graceful, forced, immediate.
+// thus takes SIGTERM, SIGTERM, SIGTERM as graceful, forced, immediate. A
+// stop called elsewhere is graceful already: the first signal during it
+// forces it.
 //
-// Run always returns a non-nil error, whose first error says why it
-// stopped: a [*SignalError], an error wrapping ctx's cause, or the failure
-// of a supervised goroutine; Stop's other errors follow, combined with
-// [multierr.Combine]. A stop by signal with a clean shutdown returns
-// exactly a *SignalError. Run watches signals with [signal.Notify] from
-// its call to its return. It returns [ErrStarted] or [ErrStopped] if the
-// group was started or stopped already.
+// Run returns nil when the group stopped because it was asked to (a
+// signal, ctx, Stop) and every component and goroutine stopped cleanly, so
+// that a main function can exit 1 on any error. Otherwise it returns what
+// [Group.Err] returns: a failed start, the failure of a goroutine or a
+// server, then the errors of the stop (hooks that failed or overran their
+// share), combined with [multierr.Combine]; plus an error wrapping
+// [ErrForced] for a forced stop, and one for a stop abandoned by the third
+// signal. Why the group stopped, failure or not, is logged ("shutting
+// down", with the reason) and returned by [Group.Cause]: a [*SignalError],
+// an error wrapping ctx's cause, [ErrStopped], or the failure. If a stop
+// called elsewhere outlasts the GracePeriod, Run returns an error saying
+// it gave up waiting for it.
+//
+// Run watches signals with [signal.Notify] from its call to its return. It
+// returns [ErrStarted] or [ErrStopped] if the group was started or stopped
+// already.
 func (g *Group) Run(ctx context.Context) error {
+	if ctx == nil {
+		panic("lifecycle: Run called with a nil context")
+	}
 	o := g.o()
 	sigs := o.signals
 	if sigs == nil {
@@ -71,19 +90,18 @@ func (g *Group) Run(ctx context.Context) error {
 		return err
 	}
 	g.underRun = true
-	failed := g.failed
+	failed, stopBegun := g.failed, g.stopBegun
 	g.mu.Unlock()
 
 	startc := make(chan error, 1)
 	go func() { startc <- g.Start(ctx) }()
 	var reason error
-	for reason == nil {
+	joined := false // the stop was claimed elsewhere: no drain of ours
+	for reason == nil && !joined {
 		select {
 		case err := <-startc:
-			if err != nil {
-				return err
-			}
 			startc = nil
+			joined = err != nil // Start failed and rolled back, or Stop interrupted it
 		case <-ctx.Done():
 			reason = fmt.Errorf("lifecycle: context done: %w", context.Cause(ctx))
 		case sig := <-sigs:
@@ -92,16 +110,24 @@ func (g *Group) Run(ctx context.Context) error {
 			g.mu.Lock()
 			reason = g.failure
 			g.mu.Unlock()
+		case <-stopBegun:
+			joined = true
 		}
 	}
-	g.log(slog.LevelInfo, "shutting down", "reason", reason)
+	if reason != nil {
+		g.mu.Lock()
+		g.causeLocked(reason)
+		g.mu.Unlock()
+		g.log(slog.LevelInfo, "shutting down", "reason", reason)
+	}
 
 	var graceEnd time.Time
 	if o.grace > 0 {
 		graceEnd = time.Now().Add(o.grace)
 	}
 	forced := false
-	if g.ready.Swap(false) && o.drain > 0 {
+	var forcedBy os.Signal
+	if !joined && g.ready.Swap(false) && o.drain > 0 {
 		d := o.drain
 		if o.grace > 0 {
 			d = min(d, o.grace/2)
@@ -110,37 +136,41 @@ func (g *Group) Run(ctx context.Context) error {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
+		case <-stopBegun: // Stop was called elsewhere: join it
 		case sig := <-sigs:
-			forced = true
+			forced, forcedBy = true, sig
 			g.log(slog.LevelWarn, "signal during the drain: cutting it short and forcing the stop", "signal", sig.String())
 		}
 		t.Stop()
 	}
 
-	pctx, force := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer force(nil)
-	sctx := pctx
+	// The stop's budget, or how long to wait for a stop claimed elsewhere;
+	// forcing goes through the group, to whichever stop runs.
+	sctx := context.WithoutCancel(ctx)
 	if !graceEnd.IsZero() {
 		var cancel context.CancelFunc
-		sctx, cancel = context.WithDeadline(pctx, graceEnd)
+		sctx, cancel = context.WithDeadline(sctx, graceEnd)
 		defer cancel()
 	}
 	if forced {
-		force(errForced)
+		g.force()
 	}
 	stopc := make(chan error, 1)
-	go func() { stopc <- g.Stop(sctx) }()
+	go func() { stopc <- g.stop(sctx, reason) }()
 	for {
 		select {
 		case err := <-stopc:
 			if startc != nil {
 				<-startc // Stop has made it return
 			}
-			return runError(reason, err)
+			if forced {
+				err = multierr.Append(err, fmt.Errorf("%w (signal %v)", ErrForced, forcedBy))
+			}
+			return err
 		case sig := <-sigs:
 			if !forced {
-				forced = true
-				force(errForced)
+				forced, forcedBy = true, sig
+				g.force()
 				g.log(slog.LevelWarn, "signal during the stop: forcing it", "signal", sig.String())
 				continue
 			}
@@ -150,21 +180,28 @@ func (g *Group) Run(ctx context.Context) error {
 				w = os.Stderr
 			}
 			dumpGoroutines(w)
-			return multierr.Append(reason, fmt.Errorf("lifecycle: stop abandoned after signal %v; goroutines dumped", sig))
+			return multierr.Append(g.errsSoFar(), fmt.Errorf("lifecycle: stop abandoned after signal %v; goroutines dumped", sig))
 		}
 	}
 }
 
-// runError puts the reason first and drops it from Stop's errors, which
-// hold it when it is a goroutine's failure.
-func runError(reason, stopErr error) error {
-	errs := []error{reason}
-	for _, err := range multierr.Errors(stopErr) {
-		if err != reason {
-			errs = append(errs, err)
-		}
+// force cancels the contexts of the stop hooks, of the stop in progress or
+// of the one to come.
+func (g *Group) force() {
+	g.mu.Lock()
+	g.forced = true
+	cancel := g.forceStop
+	g.mu.Unlock()
+	if cancel != nil {
+		cancel(ErrForced)
 	}
-	return multierr.Combine(errs...)
+}
+
+// errsSoFar returns the group's errors until now.
+func (g *Group) errsSoFar() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return multierr.Combine(g.errs...)
 }
 
 // dumpGoroutines writes the stacks of all goroutines to w, as an unhandled

@@ -46,12 +46,12 @@ func TestRunDrainsThenStopsOnSignal(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, []string{"start db", "start http", "stop http", "stop db"}, ev.get())
 
-		err := <-done
+		require.NoError(t, <-done, "a clean stop by signal is not an error")
 		var se *lifecycle.SignalError
-		require.ErrorAs(t, err, &se)
+		require.ErrorAs(t, g.Cause(), &se, "the cause stays available")
 		assert.Equal(t, syscall.SIGTERM, se.Signal)
-		assert.Len(t, multierr.Errors(err), 1, "a clean stop by signal returns just the signal")
-		assert.Equal(t, "lifecycle: received signal terminated", err.Error())
+		assert.Equal(t, "lifecycle: received signal terminated", g.Cause().Error())
+		assert.NoError(t, g.Err())
 	})
 }
 
@@ -74,8 +74,10 @@ func TestRunSecondSignalCutsTheDrainAndForcesTheStop(t *testing.T) {
 		err := <-done
 		assert.Zero(t, time.Since(begin), "no more drain, and the stop hooks are told to hurry")
 		assert.Equal(t, []string{"start db", "stop http: context canceled", "stop db"}, ev.get())
+		assert.ErrorIs(t, err, lifecycle.ErrForced, "a forced stop is an error, though every hook returned nil")
+		assert.EqualError(t, err, "lifecycle: stop forced by a signal (signal interrupt)")
 		var se *lifecycle.SignalError
-		require.ErrorAs(t, err, &se)
+		require.ErrorAs(t, g.Cause(), &se)
 		assert.Equal(t, syscall.SIGTERM, se.Signal, "the reason is the first signal")
 	})
 }
@@ -97,8 +99,9 @@ func TestRunSecondSignalDuringTheStopForcesIt(t *testing.T) {
 		sigs <- syscall.SIGTERM
 		err := <-done
 		assert.Equal(t, []string{"stop http: context canceled"}, ev.get())
-		assert.ErrorIs(t, err, context.Canceled, "the hook's error follows the reason")
-		assert.IsType(t, &lifecycle.SignalError{}, multierr.Errors(err)[0])
+		assert.ErrorIs(t, err, context.Canceled, "the hook's error")
+		assert.ErrorIs(t, multierr.Errors(err)[1], lifecycle.ErrForced, "then the forcing")
+		assert.IsType(t, &lifecycle.SignalError{}, g.Cause())
 	})
 }
 
@@ -120,7 +123,7 @@ func TestRunThirdSignalDumpsGoroutinesAndReturns(t *testing.T) {
 		err := <-done
 		assert.ErrorContains(t, err, "lifecycle: stop abandoned after signal terminated; goroutines dumped")
 		var se *lifecycle.SignalError
-		require.ErrorAs(t, err, &se)
+		require.ErrorAs(t, g.Cause(), &se)
 		assert.Contains(t, dump.String(), "lifecycle: goroutine dump")
 		assert.Contains(t, dump.String(), "TestRunThirdSignalDumpsGoroutinesAndReturns", "the dump shows the stuck hook")
 
@@ -139,8 +142,8 @@ func TestRunStopsWhenTheContextIsDone(t *testing.T) {
 		done := runGroup(ctx, g)
 		synctest.Wait()
 		cancel(errors.New("deploy finished"))
-		err := <-done
-		assert.EqualError(t, err, "lifecycle: context done: deploy finished")
+		require.NoError(t, <-done, "a clean stop by the context is not an error")
+		assert.EqualError(t, g.Cause(), "lifecycle: context done: deploy finished")
 		assert.Equal(t, []string{"start a", "stop a"}, ev.get())
 	})
 }
@@ -197,10 +200,11 @@ func TestRunSignalDuringStartStopsIt(t *testing.T) {
 		sigs <- os.Interrupt
 		err := <-done
 		assert.Zero(t, time.Since(begin), "no drain for a group that was never ready")
+		require.NoError(t, err, "the start hook obeyed: a clean stop")
 		var se *lifecycle.SignalError
-		require.ErrorAs(t, err, &se)
+		require.ErrorAs(t, g.Cause(), &se)
 		assert.Equal(t, os.Interrupt, se.Signal)
-		assert.Equal(t, []string{"start db", "migrations: lifecycle: group stopped", "stop db"}, ev.get())
+		assert.Equal(t, []string{"start db", "migrations: lifecycle: received signal interrupt", "stop db"}, ev.get())
 	})
 }
 

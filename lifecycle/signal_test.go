@@ -20,7 +20,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/multierr"
 
 	"github.com/reclaim-go/reclaim/lifecycle"
 )
@@ -84,6 +83,10 @@ func TestSignalChild(t *testing.T) {
 		case <-r.Context().Done(): // the connection was closed under us
 		}
 	})
+	mux.HandleFunc("GET /stop", func(http.ResponseWriter, *http.Request) {
+		// A handler must not wait for the stop: it would wait for itself.
+		go func() { _ = g.Stop(context.Background()) }()
+	})
 	must := func(err error) {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -92,17 +95,27 @@ func TestSignalChild(t *testing.T) {
 	}
 	must(g.Add(lifecycle.Component{Name: "db", Stop: func(context.Context) error { return nil }}))
 	must(g.Add(lifecycle.Component{Name: "cache", Stop: func(context.Context) error { return nil }}))
-	if mode == "stuck" {
+	switch mode {
+	case "stuck":
 		must(g.Add(lifecycle.Component{Name: "stuck", Stop: stuckStop}))
+	case "slowstart": // SIGTERM comes before the server starts
+		must(g.Add(lifecycle.Component{Name: "migrations", Start: func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}}))
 	}
 	must(g.Add(lifecycle.HTTPServer("http", &http.Server{Handler: mux}, ln)))
 	fmt.Printf("addr=%s\n", ln.Addr())
 
+	// What a service's main does: exit 1 on any error.
 	err = g.Run(context.Background())
-	logger.Info("run returned", "err", err)
-	var se *lifecycle.SignalError
+	logger.Info("run returned", "err", err, "cause", g.Cause())
+	if mode == "slowstart" {
+		// Live on, so that the parent sees what Run left open.
+		_, _ = io.Copy(io.Discard, os.Stdin)
+	}
 	switch {
-	case errors.As(err, &se) && len(multierr.Errors(err)) == 1:
+	case err == nil:
 		os.Exit(exitClean)
 	case strings.Contains(err.Error(), "stop abandoned"):
 		os.Exit(exitAbandoned)
@@ -113,12 +126,16 @@ func TestSignalChild(t *testing.T) {
 
 // stuckStop is a stop hook deaf to its context, which only the third
 // signal gets past.
-func stuckStop(context.Context) error { select {} }
+func stuckStop(context.Context) error {
+	fmt.Fprintln(os.Stderr, "stuck stop running") // the parent waits for this
+	select {}
+}
 
 // child is the parent's view of a child process.
 type child struct {
 	t     *testing.T
 	cmd   *exec.Cmd
+	stdin io.WriteCloser // closing it ends a child that lives on after Run
 	addr  string
 	http  *http.Client
 	exit  chan struct{} // closed when the child's output ended: it exited
@@ -135,8 +152,10 @@ func startChild(t *testing.T, mode string) *child {
 	require.NoError(t, err)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	c := &child{t: t, cmd: cmd, exit: make(chan struct{}), news: make(chan struct{}, 1),
+	c := &child{t: t, cmd: cmd, stdin: stdin, exit: make(chan struct{}), news: make(chan struct{}, 1),
 		http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -175,6 +194,10 @@ func startChild(t *testing.T, mode string) *child {
 		t.Fatalf("the child exited before serving:\n%s", c.stderr())
 	case <-time.After(30 * time.Second):
 		t.Fatal("the child did not start")
+	}
+	if mode == "slowstart" {
+		c.await(func() bool { return c.logged(`"msg":"starting component","component":"migrations"`) }, "the child to be starting")
+		return c
 	}
 	c.await(func() bool { code, _ := c.probe(); return code == http.StatusOK }, "the child to be ready")
 	return c
@@ -305,6 +328,36 @@ func TestRealSignals(t *testing.T) {
 		assert.GreaterOrEqual(t, elapsed, childDrain, "after the drain")
 		assert.Equal(t, []string{"http", "cache", "db"}, c.stopped(), "the log names each stopped component in reverse order")
 		assert.True(t, c.logged(`"reason":"lifecycle: received signal terminated"`), c.stderr())
+		assert.True(t, c.logged(`"msg":"stopped","elapsed"`), "the stop is logged")
+		assert.True(t, c.logged(`"cause":"lifecycle: received signal terminated"`), "with its cause, though Run returned nil")
+	})
+
+	t.Run("Stop from a handler ends Run without a signal", func(t *testing.T) {
+		c := startChild(t, "normal")
+		resp, err := c.http.Get("http://" + c.addr + "/stop")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, exitClean, c.wait(), c.stderr())
+		assert.Equal(t, []string{"http", "cache", "db"}, c.stopped())
+		assert.True(t, c.logged(`"cause":"lifecycle: group stopped"`), c.stderr())
+	})
+
+	t.Run("SIGTERM during the start closes the listener of the server never started", func(t *testing.T) {
+		c := startChild(t, "slowstart")
+		conn, err := net.Dial("tcp", c.addr)
+		require.NoError(t, err, "the listener is open: the kernel queues connections for the server to come")
+		conn.Close()
+		c.signal(syscall.SIGTERM)
+		c.await(func() bool { return c.logged(`"msg":"run returned"`) }, "Run to return")
+		conn, err = net.Dial("tcp", c.addr)
+		if err == nil {
+			conn.Close()
+		}
+		assert.Error(t, err, "the listener handed to HTTPServer is closed while the process lives on")
+		assert.True(t, c.logged(`"msg":"run returned","err":null,"cause":"lifecycle: received signal terminated"`), "Run returned nil: the hook obeyed; %s", c.stderr())
+		require.NoError(t, c.stdin.Close())
+		assert.Equal(t, exitClean, c.wait(), c.stderr())
+		assert.Equal(t, []string{"http", "cache", "db"}, c.stopped(), "http released, then the others stopped")
 	})
 
 	t.Run("a second SIGTERM cuts the drain and forces the stop", func(t *testing.T) {
@@ -325,7 +378,7 @@ func TestRealSignals(t *testing.T) {
 	t.Run("a third SIGTERM dumps goroutines and exits at once", func(t *testing.T) {
 		c := startChild(t, "stuck")
 		c.signal(syscall.SIGTERM)
-		c.await(func() bool { return c.logged(`"msg":"stopping component","component":"stuck"`) }, "the stop to reach the stuck component")
+		c.await(func() bool { return c.logged("stuck stop running") }, "the stop to reach the stuck component")
 		c.signal(syscall.SIGTERM)
 		c.await(func() bool { return c.logged("signal during the stop: forcing it") }, "the forced stop")
 		sent := time.Now()
@@ -334,7 +387,7 @@ func TestRealSignals(t *testing.T) {
 		assert.Less(t, time.Since(sent), time.Second, "exited at once")
 		assert.Equal(t, exitAbandoned, code, c.stderr())
 		assert.True(t, c.logged("lifecycle: goroutine dump"), c.stderr())
-		assert.True(t, c.logged("lifecycle_test.stuckStop"), "the dump shows the stuck hook")
+		assert.True(t, c.logged("lifecycle_test.stuckStop"), "the dump shows the stuck hook: %s", c.stderr())
 		assert.Equal(t, []string{"http"}, c.stopped(), "stuck never stopped")
 	})
 }

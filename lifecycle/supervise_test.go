@@ -163,22 +163,52 @@ func TestGoroutinePanicIsAnErrorWithItsNameAndStack(t *testing.T) {
 	})
 }
 
+// Issue #14, item 8: a failure interrupts the start hook in progress.
 func TestGoroutineFailureDuringStartFailsStart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var ev events
 		boom := errors.New("boom")
-		g := lifecycle.New()
+		g := lifecycle.New(lifecycle.StartTimeout(time.Minute))
 		require.NoError(t, g.Add(comp(&ev, "db")))
-		require.NoError(t, g.Go("w", func(context.Context) error { return boom }))
-		require.NoError(t, g.Add(lifecycle.Component{Name: "slow", Start: func(context.Context) error {
+		require.NoError(t, g.Go("w", func(context.Context) error {
 			time.Sleep(time.Second)
-			return nil
+			return boom
+		}))
+		require.NoError(t, g.Add(lifecycle.Component{Name: "slow", Start: func(ctx context.Context) error {
+			<-ctx.Done() // a minute-long migration, which honours its context
+			ev.add("slow: %v", context.Cause(ctx))
+			return ctx.Err()
 		}}))
 		require.NoError(t, g.Add(comp(&ev, "http")))
+		begin := time.Now()
 		err := g.Start(context.Background())
+		assert.Equal(t, time.Second, time.Since(begin), "the rollback began as the goroutine failed, not at the hook's timeout")
 		assert.ErrorIs(t, err, boom)
 		assert.Equal(t, `lifecycle: goroutine "w": boom`, err.Error(), "the failure is Start's error")
-		assert.Equal(t, []string{"start db", "stop db"}, ev.get(), "slow is not stopped: its Stop is nil")
+		assert.Equal(t, []string{"start db", `slow: lifecycle: goroutine "w": boom`, "stop db"}, ev.get(), "slow is not stopped: its Stop is nil")
+		assert.Equal(t, err, g.Err())
+	})
+}
+
+func TestGoroutineFailureDuringStartAbandonsADeafHook(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		boom := errors.New("boom")
+		g := lifecycle.New(lifecycle.StartTimeout(time.Minute), lifecycle.StopTimeout(time.Second))
+		require.NoError(t, g.Go("w", func(context.Context) error { return boom }))
+		require.NoError(t, g.Add(lifecycle.Component{Name: "slow", Start: func(context.Context) error {
+			time.Sleep(time.Hour) // deaf to its context
+			return errors.New("too late")
+		}}))
+		begin := time.Now()
+		err := g.Start(context.Background())
+		assert.Equal(t, 100*time.Millisecond+time.Second, time.Since(begin),
+			"abandoned after the grace, not at the timeout; then waited for within the stop budget")
+		assert.ErrorIs(t, multierr.Errors(err)[0], boom, "the failure first")
+		var te *lifecycle.TimeoutError
+		require.ErrorAs(t, err, &te, "then the hook that did not listen")
+		assert.Equal(t, "slow", te.Name)
+		time.Sleep(time.Hour)
+		synctest.Wait()
 	})
 }
 

@@ -2,7 +2,7 @@ package retry
 
 import (
 	"context"
-	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,48 +12,88 @@ import (
 // An Attempt is one call of the function given to [Do] or [Value]. It
 // carries the attempt's number, its context and its Scope.
 //
-// The Attempt belongs to the call: it is valid until the function returns
-// and must not be kept or used after that (it is recycled for later
-// calls). What its methods returned stays valid: a context kept by a
-// goroutine is cancelled, and a Scope kept by one is closed, so cleanups
-// registered on it late run at once. Its methods are safe for concurrent use
-// while the attempt runs.
+// The Attempt belongs to its attempt: its methods may be called, from any
+// goroutine, until the function returns, and from the attempt's own
+// cleanups while its Scope closes. Called later, they panic, as the methods
+// of a testing.T do after its test ended: a goroutine that outlives its
+// attempt must take what it needs (the context, the Scope) before the
+// function returns. What the methods returned stays valid: a context kept by
+// a goroutine is cancelled, and a Scope kept by one is closed, so cleanups
+// registered on it late run at once.
+//
+// An Attempt whose function asked for its Context, Scope or Release is
+// never reused, so such a late call always panics and never sees another
+// attempt or another call; the attempt's cleanups are in this case. An
+// Attempt whose function asked for none of them is recycled for later
+// attempts and calls, which is what keeps the success path free of
+// allocations: a late call on it panics while it waits for reuse, but
+// would reach the attempt that reuses it. So a goroutine that may outlive
+// the function must be given the context or the Scope, not the Attempt.
 type Attempt struct {
-	number   int
+	st       atomic.Uint64 // number<<2 | phase
 	parent   context.Context
 	timeout  time.Duration
 	deadline time.Time // start + timeout, when timeout > 0
-	ctx      atomic.Pointer[attemptContext]
-	scope    atomic.Pointer[scope.Scope]
-	timedOut bool // the last attempt's AttemptTimeout expired
+
+	// made is set, before the phase is checked, by every method that may
+	// make something: then the Attempt may be referenced from it, and end
+	// takes the slow path.
+	made atomic.Bool
+
+	mu    sync.Mutex // guards the fields below
+	ctx   *attemptContext
+	scope *scope.Scope
+	kept  *scope.Scope // made by Release
 }
+
+// The phases of an Attempt, in the low bits of st.
+const (
+	returned = 0 // no function is running: methods panic
+	running  = 1
+	closing  = 2 // the function returned; its cleanups are running
+	phase    = 3
+)
 
 // Number returns the attempt's number: 1 for the first attempt, 2 for the
 // first retry, and so on.
-func (a *Attempt) Number() int { return a.number }
+func (a *Attempt) Number() int {
+	st := a.st.Load()
+	if st&phase == returned {
+		panicReturned("Number")
+	}
+	return int(st >> 2)
+}
 
 // Context returns the attempt's context. It derives from the context given
-// to Do, ends at the policy's AttemptTimeout if there is one, and is
-// cancelled as soon as the attempt returns, so goroutines the attempt
-// started are told to stop before the next attempt begins. A call to [Do]
-// or [Value] given this context knows that it is nested in a retry (see
-// [InRetry] and [Policy.OnceWhenNested]).
+// to Do, ends at the policy's AttemptTimeout if there is one (with the
+// cause [ErrAttemptTimeout]), and is cancelled as soon as the attempt
+// returns, so goroutines the attempt started are told to stop before the
+// next attempt begins. A call to [Do] or [Value] given this context knows
+// that it is nested in a retry (see [InRetry] and [Policy.OnceWhenNested]).
 //
-// The context is made on first use, so an attempt that never asks for it
-// costs no allocation.
+// Called from one of the attempt's cleanups, Context returns the attempt's
+// context, already cancelled. The context is made on first use, so an
+// attempt that never asks for it costs no allocation.
 func (a *Attempt) Context() context.Context {
-	if c := a.ctx.Load(); c != nil {
-		return c
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.made.Store(true)
+	ph := a.phase("Context")
+	if a.ctx == nil {
+		a.ctx = a.newContext()
+		if ph == closing {
+			a.ctx.cancel()
+		}
 	}
+	return a.ctx
+}
+
+func (a *Attempt) newContext() *attemptContext {
 	c := new(attemptContext)
 	if a.timeout > 0 {
-		c.Context, c.cancel = context.WithDeadlineCause(a.parent, a.deadline, errAttemptTimeout)
+		c.Context, c.cancel = context.WithDeadlineCause(a.parent, a.deadline, ErrAttemptTimeout)
 	} else {
 		c.Context, c.cancel = context.WithCancel(a.parent)
-	}
-	if !a.ctx.CompareAndSwap(nil, c) {
-		c.cancel() // another goroutine of this attempt won
-		return a.ctx.Load()
 	}
 	return c
 }
@@ -69,62 +109,145 @@ func (a *Attempt) Context() context.Context {
 //
 // closes a half-built connection before the next try and keeps it when the
 // attempt succeeds. The errors of the Scope's cleanups join the attempt's
-// error; an attempt that succeeded but whose cleanups failed counts as
-// failed, with their errors. A panic in the attempt closes the Scope as
+// error. An attempt that succeeded but whose cleanups failed is not
+// repeated, since its side effects happened: the call ends with [ErrCleanup]
+// and the cleanups' errors. A panic in the attempt closes the Scope as
 // failed before it goes on. Cleanups registered with
 // [scope.Scope.DeferContext] receive [context.Background].
 //
+// Called from one of the attempt's cleanups, Scope returns the closing
+// Scope: a cleanup registered then runs before the Scope's Close returns.
 // Each attempt has its own Scope, made on first use (one allocation).
 func (a *Attempt) Scope() *scope.Scope {
-	if s := a.scope.Load(); s != nil {
-		return s
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.made.Store(true)
+	ph := a.phase("Scope")
+	if a.scope == nil {
+		a.scope = new(scope.Scope)
+		if ph == closing {
+			// The closing attempt has already taken its Scope: this one
+			// runs what is registered on it at once.
+			_ = a.scope.Close()
+		}
 	}
-	s := new(scope.Scope)
-	if !a.scope.CompareAndSwap(nil, s) {
-		return a.scope.Load()
-	}
-	return s
+	return a.scope
 }
 
-// begin prepares the Attempt for its next run.
-func (a *Attempt) begin() {
-	a.number++
+// Release keeps what the attempt holds alive past its end, for a value that
+// depends on it, such as an *http.Response whose body is read after [Value]
+// returns: the attempt's context would otherwise be cancelled, and its
+// cleanups run, as the attempt returns.
+//
+// If the attempt succeeds, its context is not cancelled and its Scope does
+// not close when it returns: both move to the Scope that Release returns,
+// which the caller closes once done with the value. Closing it cancels the
+// attempt's context, then runs the attempt's cleanups as a successful close
+// would, then whatever was registered on it directly. If the attempt fails,
+// the value is discarded and nothing is kept: the returned Scope closes, as
+// failed, right after the attempt's own Scope. Either way the handed-over
+// cleanups run after the function returned, so they must not use the
+// Attempt. A kept context still ends at the policy's AttemptTimeout.
+//
+// Release may be called several times during an attempt; it returns the
+// same Scope. Calling it from one of the attempt's cleanups panics: the
+// attempt has already ended.
+func (a *Attempt) Release() *scope.Scope {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.made.Store(true)
+	if a.phase("Release") == closing {
+		panic("retry: Attempt.Release called from a cleanup of the attempt, after it ended")
+	}
+	if a.kept == nil {
+		a.kept = new(scope.Scope)
+	}
+	return a.kept
+}
+
+// phase returns the attempt's phase, running or closing, and panics, naming
+// method, once the function has returned. a.mu is held.
+func (a *Attempt) phase(method string) uint64 {
+	ph := a.st.Load() & phase
+	if ph == returned {
+		panicReturned(method)
+	}
+	return ph
+}
+
+func panicReturned(method string) {
+	panic("retry: Attempt." + method + " called after the attempt's function returned")
+}
+
+// begin starts attempt number n.
+func (a *Attempt) begin(n int) {
 	if a.timeout > 0 {
 		a.deadline = time.Now().Add(a.timeout)
 	}
+	a.st.Store(uint64(n)<<2 | running)
 }
 
-// end finishes a run that returned err: it cancels the attempt's context,
-// then closes its Scope, and returns err with the cleanups' errors joined.
-func (a *Attempt) end(err error) error {
-	a.timedOut = false
-	if c := a.ctx.Load(); c != nil {
-		a.ctx.Store(nil)
-		c.cancel()
-		a.timedOut = context.Cause(c) == errAttemptTimeout
+// end finishes a run whose function returned err: it cancels the attempt's
+// context, then closes its Scope, as failed if err is not nil, and returns
+// err with the cleanups' errors joined. When the attempt succeeded and
+// Release was called, the context and the Scope move to the released Scope
+// instead. It reports whether the Attempt is still fit for the next
+// attempt: not if its function made something that may refer to it.
+func (a *Attempt) end(err error) (error, bool) {
+	// The attempt is over for any method called from now on. A method
+	// racing this return either sees it and panics, or set made before,
+	// which this load then sees: made is stored before the phase is
+	// loaded, and the phase before made is loaded.
+	st := a.st.Load() &^ phase
+	a.st.Store(st | returned)
+	if !a.made.Load() {
+		return err, true
 	}
-	if s := a.scope.Load(); s != nil {
-		a.scope.Store(nil)
+	a.mu.Lock() // waits for a method that saw the attempt running
+	a.st.Store(st | closing)
+	c, s, kept := a.ctx, a.scope, a.kept
+	a.mu.Unlock()
+	// Even when a cleanup panics, the Attempt must end as returned, so that
+	// no later call reaches what it held.
+	defer a.ended()
+	if kept != nil && err == nil {
+		if s != nil {
+			kept.DeferClose(s)
+		}
+		if c != nil {
+			kept.DeferFunc(c.cancel)
+		}
+		return nil, false
+	}
+	if c != nil {
+		c.cancel()
+	}
+	if s != nil {
 		if err != nil {
 			s.CloseInto(&err)
 		} else {
 			err = s.Close()
 		}
 	}
-	return err
+	if kept != nil {
+		kept.CloseInto(&err)
+	}
+	return err, false
+}
+
+// ended marks the Attempt as returned. Its context and Scope stay out of
+// reach: an Attempt that made them is not used again.
+func (a *Attempt) ended() {
+	a.mu.Lock()
+	a.st.Store(returned)
+	a.mu.Unlock()
 }
 
 // abandon finishes a run that panicked or called runtime.Goexit: the Scope
 // closes as failed, and its errors are lost with the attempt's result.
 func (a *Attempt) abandon() {
-	err := errAttemptPanicked
-	_ = a.end(err)
+	_, _ = a.end(errAttemptPanicked)
 }
-
-var (
-	errAttemptTimeout  = errors.New("retry: attempt exceeded Policy.AttemptTimeout")
-	errAttemptPanicked = errors.New("retry: attempt panicked")
-)
 
 // An attemptContext is an attempt's context: a cancellable context that
 // also answers [InRetry].

@@ -140,15 +140,13 @@ func TestCleanupErrorsJoinTheAttemptError(t *testing.T) {
 	p.MaxAttempts = 2
 	err := retry.Do(context.Background(), p, func(a *retry.Attempt) error {
 		a.Scope().Defer(func() error { return errClose })
-		if a.Number() == 1 {
-			return errTransient
-		}
-		return nil // succeeded, but its cleanup failed: the attempt failed
+		return errTransient
 	})
 	e := asError(t, err)
 	assert.Equal(t, []error{errTransient, errClose}, multierr.Errors(e.Errs[0]), "the attempt's error first")
-	assert.Equal(t, errClose, e.Errs[1])
 	assert.ErrorIs(t, err, errClose)
+	assert.ErrorIs(t, err, errTransient)
+	assert.Equal(t, retry.ErrExhausted, e.Reason)
 	assert.Equal(t, 2, e.Attempts)
 }
 
@@ -219,4 +217,172 @@ func TestAPermanentErrorStopsTheEnclosingRetryToo(t *testing.T) {
 	})
 	assert.Equal(t, 1, outerCalls)
 	assert.ErrorIs(t, err, errFatal)
+}
+
+type callKey struct{}
+
+// Item 3 of #13: inside the attempt's own cleanups, Context and Scope
+// return the attempt's (cancelled) context and its closing Scope, even when
+// the attempt never asked for them; nothing of it reaches the next call.
+func TestCleanupsSeeTheirOwnAttempt(t *testing.T) {
+	ctx := context.WithValue(context.Background(), callKey{}, "A")
+	var inCleanup context.Context
+	var late []string
+	err := retry.Do(ctx, fast, func(a *retry.Attempt) error {
+		s := a.Scope()
+		s.DeferFunc(func() {
+			assert.Same(t, s, a.Scope(), "the closing Scope")
+			a.Scope().DeferFunc(func() { late = append(late, "registered by a cleanup") })
+			inCleanup = a.Context()
+			assert.Equal(t, 1, a.Number())
+		})
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"registered by a cleanup"}, late, "ran before Do returned")
+	require.NotNil(t, inCleanup)
+	assert.ErrorIs(t, inCleanup.Err(), context.Canceled)
+	assert.Equal(t, "A", inCleanup.Value(callKey{}))
+
+	// The next calls start afresh: the caller's values, no cleanup of A.
+	for range 10 {
+		ctx := context.WithValue(context.Background(), callKey{}, "B")
+		require.NoError(t, retry.Do(ctx, fast, func(a *retry.Attempt) error {
+			assert.Equal(t, "B", a.Context().Value(callKey{}))
+			assert.NoError(t, a.Context().Err())
+			assert.Zero(t, a.Scope().Len())
+			return nil
+		}))
+	}
+	assert.Len(t, late, 1)
+}
+
+// Item 3 of #13: an Attempt used after its function returned panics, like
+// a testing.T after its test, whether it made a context or not, and within
+// a call as after it.
+func TestAnAttemptUsedAfterItsFunctionReturnedPanics(t *testing.T) {
+	use := map[string]func(a *retry.Attempt){
+		"Number":  func(a *retry.Attempt) { a.Number() },
+		"Context": func(a *retry.Attempt) { a.Context() },
+		"Scope":   func(a *retry.Attempt) { a.Scope() },
+		"Release": func(a *retry.Attempt) { a.Release() },
+	}
+	for name, fn := range use {
+		t.Run(name, func(t *testing.T) {
+			msg := "retry: Attempt." + name + " called after the attempt's function returned"
+			var kept, made *retry.Attempt
+			require.NoError(t, retry.Do(context.Background(), fast, func(a *retry.Attempt) error {
+				kept = a
+				return nil
+			}))
+			assert.PanicsWithValue(t, msg, func() { fn(kept) }, "an Attempt that made nothing")
+			require.NoError(t, retry.Do(context.Background(), fast, func(a *retry.Attempt) error {
+				made = a
+				a.Context()
+				a.Scope()
+				return nil
+			}))
+			assert.PanicsWithValue(t, msg, func() { fn(made) }, "an Attempt that made a context and a Scope")
+
+			// Within a call: the first attempt's Attempt, used during the second.
+			var first *retry.Attempt
+			require.NoError(t, retry.Do(context.Background(), fast, func(a *retry.Attempt) error {
+				if a.Number() == 1 {
+					first = a
+					a.Context()
+					return errTransient
+				}
+				assert.NotSame(t, first, a)
+				assert.PanicsWithValue(t, msg, func() { fn(first) })
+				return nil
+			}))
+		})
+	}
+}
+
+// Item 3 of #13: thousands of concurrent calls, whose cleanups use their
+// Attempt, some asking for its context and Scope in the attempt and some
+// only in cleanups, and some not at all, never see another call's context
+// value or cleanup.
+func TestConcurrentCallsNeverSeeEachOthersAttempts(t *testing.T) {
+	const workers, calls = 32, 128
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range calls {
+				id := w*calls + i
+				ctx := context.WithValue(context.Background(), callKey{}, id)
+				var ran []int
+				registered := 0
+				err := retry.Do(ctx, fast, func(a *retry.Attempt) error {
+					switch (id + a.Number()) % 3 {
+					case 0: // makes nothing: the Attempt is recycled
+						return fail(a.Number() <= id%3)
+					case 1:
+						if got := a.Context().Value(callKey{}); got != id {
+							t.Errorf("call %d: context value %v", id, got)
+						}
+					}
+					registered++
+					a.Scope().DeferFunc(func() {
+						if got := a.Context().Value(callKey{}); got != id {
+							t.Errorf("call %d: a cleanup saw context value %v", id, got)
+						}
+						a.Scope().DeferFunc(func() { ran = append(ran, id) })
+					})
+					return fail(a.Number() <= id%3)
+				})
+				if err != nil {
+					t.Errorf("call %d: %v", id, err)
+				}
+				if len(ran) != registered {
+					t.Errorf("call %d: %d cleanups ran before Do returned, want %d", id, len(ran), registered)
+				}
+				for _, got := range ran {
+					if got != id {
+						t.Errorf("call %d ran a cleanup of call %d", id, got)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func fail(b bool) error {
+	if b {
+		return errTransient
+	}
+	return nil
+}
+
+// Item 6 of #13: Release keeps a successful attempt's context and cleanups
+// until the caller closes the returned Scope; a failed attempt keeps
+// nothing.
+func TestReleaseKeepsASuccessfulAttemptAlive(t *testing.T) {
+	var log []string
+	var ctxs []context.Context
+	var kept *scope.Scope
+	err := retry.Do(context.Background(), fast, func(a *retry.Attempt) error {
+		n := a.Number()
+		ctxs = append(ctxs, a.Context())
+		kept = a.Release()
+		assert.Same(t, kept, a.Release(), "one per attempt")
+		a.Scope().DeferFunc(func() { log = append(log, fmt.Sprint("close ", n)) })
+		a.Scope().OnFailure(func() error { log = append(log, fmt.Sprint("rollback ", n)); return nil })
+		kept.DeferFunc(func() { log = append(log, fmt.Sprint("kept ", n)) })
+		if n == 1 {
+			return errTransient
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"rollback 1", "close 1", "kept 1"}, log, "a failed attempt keeps nothing")
+	assert.ErrorIs(t, ctxs[0].Err(), context.Canceled)
+	assert.NoError(t, ctxs[1].Err(), "the successful attempt's context lives on")
+
+	log = nil
+	require.NoError(t, kept.Close())
+	assert.ErrorIs(t, ctxs[1].Err(), context.Canceled)
+	assert.Equal(t, []string{"close 2", "kept 2"}, log, "cancel, then the attempt's cleanups, then the kept ones")
 }

@@ -2,6 +2,7 @@ package retry_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -55,7 +56,8 @@ func TestBudgetIgnoresErrorsThatAreNotRetried(t *testing.T) {
 	p := retry.Policy{InitialDelay: retry.NoDelay, Budget: b}
 	fn, _ := always(retry.Permanent(errFatal))
 	require.Error(t, retry.Do(context.Background(), p, fn))
-	fn, _ = always(context.Canceled)
+	p.Retryable = func(err error) bool { return !errors.Is(err, errFatal) }
+	fn, _ = always(errFatal)
 	require.Error(t, retry.Do(context.Background(), p, fn))
 	assert.Equal(t, 2.0, b.Tokens())
 }

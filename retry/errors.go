@@ -3,6 +3,7 @@ package retry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -16,12 +17,42 @@ var (
 
 	// ErrDeadline means that the next delay would have outlived the
 	// context's deadline: rather than sleep into [context.DeadlineExceeded]
-	// and fail then, the call returned the last error at once.
-	ErrDeadline = errors.New("retry: the next delay would outlive the context deadline")
+	// and fail then, the call returned the last error at once. It is a
+	// deadline all the same: errors.Is(ErrDeadline,
+	// context.DeadlineExceeded) holds, so that code mapping timeouts to a
+	// 504 or to DEADLINE_EXCEEDED keeps working.
+	ErrDeadline error = deadlineError{}
 
 	// ErrThrottled means that the policy's [Budget] refused a retry.
 	ErrThrottled = errors.New("retry: throttled by the retry budget")
+
+	// ErrCleanup means that the last attempt succeeded but the cleanups of
+	// its Scope failed. The attempt is not repeated, since its side
+	// effects happened; the cleanups' errors are the last error.
+	ErrCleanup = errors.New("retry: the successful attempt's cleanups failed")
 )
+
+// ErrAttemptTimeout is the cause ([context.Cause]) of an attempt's context
+// that reached [Policy.AttemptTimeout]. It wraps
+// [context.DeadlineExceeded], so the error of an attempt that timed out
+// looks like a timeout to the caller, to Retryable and to OnRetry, even
+// from clients that return the context's cause, as net/http does.
+var ErrAttemptTimeout = fmt.Errorf("retry: attempt exceeded Policy.AttemptTimeout: %w", context.DeadlineExceeded)
+
+// ErrInvalidPolicy is wrapped by the error of a call made with an invalid
+// [Policy], whose message names the field.
+var ErrInvalidPolicy = errors.New("retry: invalid Policy")
+
+var errAttemptPanicked = errors.New("retry: attempt panicked")
+
+// deadlineError is ErrDeadline: a distinct reason that is also a deadline.
+type deadlineError struct{}
+
+func (deadlineError) Error() string {
+	return "retry: the next delay would outlive the context deadline"
+}
+func (deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
+func (deadlineError) Timeout() bool        { return true }
 
 // Error is the error of a call to [Do] or [Value] that did not succeed,
 // always returned as a *Error (an invalid Policy aside). [errors.Is] and
@@ -39,9 +70,9 @@ type Error struct {
 	Errs []error
 
 	// Reason says why no further attempt was made: [ErrExhausted],
-	// [ErrDeadline], [ErrThrottled], or the context's error when it was
-	// done. It is nil when the last error was not retryable: [Permanent],
-	// a context error, or refused by [Policy.Retryable].
+	// [ErrDeadline], [ErrThrottled], [ErrCleanup], or the context's error
+	// when it was done. It is nil when the last error was not retryable:
+	// [Permanent], or refused by [Policy.Retryable].
 	Reason error
 
 	cause error         // context.Cause, when it differs from Reason
@@ -82,6 +113,8 @@ func (e *Error) Error() string {
 	case e.Reason == ErrDeadline:
 		b.WriteString("gave up after " + attempts + ": the next delay (" + e.delay.String() +
 			") would outlive the context deadline")
+	case e.Reason == ErrCleanup:
+		b.WriteString("attempt " + strconv.Itoa(e.Attempts) + " succeeded, but its cleanups failed")
 	case e.Reason == ErrThrottled:
 		b.WriteString("gave up after " + attempts + ": throttled by the retry budget")
 	default:
@@ -137,15 +170,12 @@ func (e *permanentError) Unwrap() error { return e.err }
 // traits are what a failed attempt's error says about retrying it.
 type traits struct {
 	permanent     bool
-	canceled      bool // is context.Canceled
-	deadline      bool // is context.DeadlineExceeded
 	hasRetryAfter bool
 	retryAfter    time.Duration
 }
 
-// scan walks err's tree once, depth first, in the order of [errors.Is],
-// which it matches for the context errors. A single walk without
-// reflection keeps a failed attempt cheap.
+// scan walks err's tree once, depth first, in the order of [errors.Is].
+// A single walk without reflection keeps a failed attempt cheap.
 func (t *traits) scan(err error) {
 	for err != nil {
 		switch e := err.(type) {
@@ -154,18 +184,6 @@ func (t *traits) scan(err error) {
 		case retryAfterer:
 			if !t.hasRetryAfter {
 				t.hasRetryAfter, t.retryAfter = true, e.RetryAfter()
-			}
-		}
-		// Both targets have comparable types, so == cannot panic.
-		switch {
-		case err == context.Canceled:
-			t.canceled = true
-		case err == context.DeadlineExceeded:
-			t.deadline = true
-		default:
-			if x, ok := err.(interface{ Is(error) bool }); ok {
-				t.canceled = t.canceled || x.Is(context.Canceled)
-				t.deadline = t.deadline || x.Is(context.DeadlineExceeded)
 			}
 		}
 		switch u := err.(type) {

@@ -73,7 +73,9 @@ func FuzzBackoff(f *testing.F) {
 }
 
 // FuzzDo drives the retry state machine with fuzzed policies, outcomes
-// and context deadlines, in fake time, and checks what it promises.
+// (among them attempts that panic, cleanups that use their Attempt and
+// successful attempts whose cleanups fail) and context deadlines, in fake
+// time, and checks what it promises, and that the next call starts afresh.
 func FuzzDo(f *testing.F) {
 	f.Add(int64(0), int64(0), int64(0), int64(0), int64(0), 0.0, uint8(0), uint64(1), []byte{1, 1, 0}, int64(0))
 	f.Add(int64(4), int64(0), int64(-1), int64(0), int64(0), 0.0, uint8(3), uint64(1), []byte{1, 1, 1, 1, 1}, int64(0))
@@ -91,18 +93,29 @@ func FuzzDo(f *testing.F) {
 	})
 }
 
-// Outcomes of an attempt, by fuzzed byte modulo 6.
+// Outcomes of an attempt, by fuzzed byte modulo numOutcomes.
 const (
 	succeed = iota
 	transient
 	permanent
 	canceled
 	retryAfter
-	timeOut // wait for the attempt's context, which may have a timeout
+	timeOut      // wait for the attempt's context, which may have a timeout
+	panics       // panic, after registering a cleanup
+	cleanupUses  // fail, with cleanups that use the Attempt
+	cleanupFails // succeed, with a cleanup that fails
+	numOutcomes
 )
 
+var (
+	errPanic = errors.New("fuzz: attempt panicked")
+	errClose = errors.New("fuzz: cleanup failed")
+)
+
+type fuzzKey struct{}
+
 func checkDo(t *testing.T, p retry.Policy, outcomes []byte, deadline time.Duration) {
-	ctx := t.Context()
+	ctx := context.WithValue(t.Context(), fuzzKey{}, "caller")
 	if deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, deadline)
@@ -112,34 +125,64 @@ func checkDo(t *testing.T, p retry.Policy, outcomes []byte, deadline time.Durati
 	start := time.Now()
 	var starts []time.Duration
 	var delays []time.Duration
+	var last int // the outcome of the last attempt
+	cleanups, registered := 0, 0
 	p.OnRetry = func(_ int, _ error, d time.Duration) { delays = append(delays, d) }
-	err := retry.Do(ctx, p, func(a *retry.Attempt) error {
-		starts = append(starts, time.Since(start))
-		if ctx.Err() != nil {
-			t.Fatal("attempt started after the context was done")
-		}
-		o := transient
-		if i := a.Number() - 1; i < len(outcomes) {
-			o = int(outcomes[i] % 6)
-		}
-		switch o {
-		case succeed:
-			return nil
-		case permanent:
-			return retry.Permanent(errFatal)
-		case canceled:
-			return context.Canceled
-		case retryAfter:
-			return retry.RetryAfter(errTransient, time.Duration(a.Number())*time.Second)
-		case timeOut:
-			if p.AttemptTimeout == 0 {
-				return errTransient
+	var err error
+	panicked := catch(func() {
+		err = retry.Do(ctx, p, func(a *retry.Attempt) error {
+			starts = append(starts, time.Since(start))
+			if ctx.Err() != nil {
+				t.Fatal("attempt started after the context was done")
 			}
-			<-a.Context().Done()
-			return a.Context().Err()
-		}
-		return errTransient
+			last = outcomeOf(outcomes, a.Number())
+			switch last {
+			case succeed:
+				return nil
+			case permanent:
+				return retry.Permanent(errFatal)
+			case canceled:
+				return context.Canceled
+			case retryAfter:
+				return retry.RetryAfter(errTransient, time.Duration(a.Number())*time.Second)
+			case timeOut:
+				if p.AttemptTimeout == 0 {
+					return errTransient
+				}
+				<-a.Context().Done()
+				return a.Context().Err()
+			case panics:
+				registered++
+				a.Scope().DeferFunc(func() { cleanups++ })
+				panic(errPanic)
+			case cleanupUses:
+				registered++
+				n, c, s := a.Number(), a.Context(), a.Scope()
+				s.DeferFunc(func() {
+					if a.Number() != n || a.Context() != c || a.Scope() != s ||
+						c.Err() == nil || c.Value(fuzzKey{}) != "caller" {
+						t.Fatal("a cleanup saw another attempt")
+					}
+					s.DeferFunc(func() { cleanups++ })
+				})
+				return errTransient
+			case cleanupFails:
+				a.Scope().Defer(func() error { return errClose })
+				return nil
+			}
+			return errTransient
+		})
 	})
+	if cleanups != registered {
+		t.Fatalf("%d of %d cleanups ran before Do returned", cleanups, registered)
+	}
+	checkFresh(t)
+	if panicked != nil {
+		if panicked != errPanic || last != panics {
+			t.Fatalf("Do panicked with %v after outcome %d", panicked, last)
+		}
+		return
+	}
 	calls := len(starts)
 	if invalid != nil {
 		if calls != 0 || err == nil || err.Error() != invalid.Error() {
@@ -155,6 +198,9 @@ func checkDo(t *testing.T, p retry.Policy, outcomes []byte, deadline time.Durati
 		t.Fatalf("%d calls, policy allows 1 to %d", calls, maxAttempts)
 	}
 	if err == nil {
+		if last != succeed {
+			t.Fatalf("succeeded after outcome %d", last)
+		}
 		return
 	}
 	var e *retry.Error
@@ -186,8 +232,45 @@ func checkDo(t *testing.T, p retry.Policy, outcomes []byte, deadline time.Durati
 		if ctx.Err() == nil {
 			t.Fatalf("reason %v with the context alive", e.Reason)
 		}
-	case nil, retry.ErrThrottled:
+	case retry.ErrCleanup:
+		if last != cleanupFails || !errors.Is(err, errClose) {
+			t.Fatalf("ErrCleanup after outcome %d: %v", last, err)
+		}
+	case nil:
+		if last != permanent || !errors.Is(err, errFatal) {
+			t.Fatalf("not retried after outcome %d: %v", last, err)
+		}
+	case retry.ErrThrottled:
 	default:
 		t.Fatalf("unexpected reason %v", e.Reason)
+	}
+}
+
+func outcomeOf(outcomes []byte, n int) int {
+	if i := n - 1; i < len(outcomes) {
+		return int(outcomes[i] % numOutcomes)
+	}
+	return transient
+}
+
+// catch calls fn and returns what it panicked with, if anything.
+func catch(fn func()) (v any) {
+	defer func() { v = recover() }()
+	fn()
+	return nil
+}
+
+// checkFresh checks that a call made after another, whatever that one did,
+// starts from attempt 1 with its own context and an empty Scope.
+func checkFresh(t *testing.T) {
+	ctx := context.WithValue(t.Context(), fuzzKey{}, "fresh")
+	n, err := retry.Value(ctx, retry.Policy{}, func(a *retry.Attempt) (int, error) {
+		if a.Context().Value(fuzzKey{}) != "fresh" || a.Scope().Len() != 0 {
+			t.Fatal("a call saw the state of an earlier one")
+		}
+		return a.Number(), nil
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("fresh call: attempt %d, %v", n, err)
 	}
 }

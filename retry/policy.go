@@ -13,7 +13,7 @@ import (
 // a struct field and hand it to every call. Its zero value is a sensible
 // default: at most 5 attempts, a first delay of 100 ms doubling up to 30 s,
 // full jitter, no time limit besides the context's, every error retried
-// except [Permanent] ones and context errors. A field left at zero takes its
+// except [Permanent] ones, until the caller's context is done. A field left at zero takes its
 // default; a field set to an invalid value makes the first call return an
 // error naming the field, with no attempt made.
 //
@@ -52,16 +52,18 @@ type Policy struct {
 	Jitter Jitter
 
 	// AttemptTimeout bounds each attempt: [Attempt.Context] is cancelled,
-	// with [context.DeadlineExceeded], once it has run that long, and such
-	// a failure is retried although it is a context error. Zero means no
-	// bound besides the caller's context. Negative is invalid.
+	// with [context.DeadlineExceeded] and the cause [ErrAttemptTimeout],
+	// once it has run that long, and such a failure is retried like any
+	// other. Zero means no bound besides the caller's context. Negative is
+	// invalid.
 	AttemptTimeout time.Duration
 
 	// Retryable reports whether a failed attempt's error is worth another
 	// attempt. Nil means every error is. It is not consulted for
-	// [Permanent] errors and context errors, which are never retried, and
-	// it is called with the error as the attempt returned it, cleanup
-	// errors joined.
+	// [Permanent] errors, nor once the caller's context is done, and it is
+	// called with the error as the attempt returned it, cleanup errors
+	// joined. An error matching a context error while the caller's context
+	// is alive is a transport timeout, which Retryable sees like any other.
 	Retryable func(err error) bool
 
 	// OnRetry, if not nil, is called after a failed attempt that will be
@@ -134,13 +136,13 @@ func (p *Policy) check() error {
 	case p.Jitter > NoJitter:
 		return invalid("Jitter", int(p.Jitter), "is not one of FullJitter, EqualJitter, DecorrelatedJitter, NoJitter")
 	case p.MaxDelay > 0 && p.MaxDelay < p.initialDelay():
-		return fmt.Errorf("retry: invalid Policy: MaxDelay %v is below InitialDelay %v", p.MaxDelay, p.initialDelay())
+		return fmt.Errorf("%w: MaxDelay %v is below InitialDelay %v", ErrInvalidPolicy, p.MaxDelay, p.initialDelay())
 	}
 	return nil
 }
 
 func invalid(field string, v any, why string) error {
-	return fmt.Errorf("retry: invalid Policy: %s %v %s", field, v, why)
+	return fmt.Errorf("%w: %s %v %s", ErrInvalidPolicy, field, v, why)
 }
 
 // maxAttempts returns the bound on attempts, defaults applied.

@@ -75,14 +75,17 @@ func TestInvalidPoliciesAreRefusedBeforeAnyAttempt(t *testing.T) {
 			fn, calls := always(nil)
 			err := retry.Do(context.Background(), tc.p, fn)
 			assert.EqualError(t, err, tc.want)
+			assert.ErrorIs(t, err, retry.ErrInvalidPolicy, "item 8 of #13")
 			assert.Zero(t, *calls)
 			var e *retry.Error
 			assert.NotErrorAs(t, err, &e)
 
 			_, err = retry.Value(cancelled(), tc.p, func(*retry.Attempt) (int, error) { return 0, nil })
 			assert.EqualError(t, err, tc.want, "checked before the context")
+			assert.ErrorIs(t, err, retry.ErrInvalidPolicy)
 			_, err = tc.p.Backoff()
 			assert.EqualError(t, err, tc.want)
+			assert.ErrorIs(t, err, retry.ErrInvalidPolicy)
 		})
 	}
 }

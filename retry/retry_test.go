@@ -130,7 +130,9 @@ type timeoutError struct{}
 func (timeoutError) Error() string        { return "i/o timeout" }
 func (timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
-func TestContextErrorsAreNeverRetried(t *testing.T) {
+// Item 1 of #13: a context error is final only when the caller's context
+// is done; otherwise it is a transport's timeout, retried like any error.
+func TestContextErrorsAreRetriedWhileTheCallersContextIsAlive(t *testing.T) {
 	for name, err := range map[string]error{
 		"canceled":        context.Canceled,
 		"deadline":        context.DeadlineExceeded,
@@ -140,15 +142,33 @@ func TestContextErrorsAreNeverRetried(t *testing.T) {
 		"nested in Error": retry.Do(cancelled(), fast, func(*retry.Attempt) error { return nil }),
 	} {
 		t.Run(name, func(t *testing.T) {
-			fn, calls := always(err)
+			var seen []error
 			p := fast
-			p.Retryable = func(error) bool { return true }
+			p.MaxAttempts = 3
+			p.Retryable = func(err error) bool { seen = append(seen, err); return true }
+			fn, calls := always(err)
 			got := retry.Do(context.Background(), p, fn)
-			assert.Equal(t, 1, *calls)
+			assert.Equal(t, 3, *calls)
 			assert.ErrorIs(t, got, err)
-			assert.Nil(t, asError(t, got).Reason)
+			assert.Equal(t, retry.ErrExhausted, asError(t, got).Reason)
+			assert.Equal(t, []error{err, err, err}, seen, "Retryable decides, as for any error")
 		})
 	}
+}
+
+func TestAContextErrorIsFinalOnceTheCallersContextIsDone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	p := fast
+	p.Retryable = func(error) bool { t.Error("Retryable asked after the caller's cancel"); return true }
+	err := retry.Do(ctx, p, func(*retry.Attempt) error {
+		calls++
+		cancel()
+		return fmt.Errorf("query: %w", context.Canceled)
+	})
+	assert.Equal(t, 1, calls)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, context.Canceled, asError(t, err).Reason)
 }
 
 func cancelled() context.Context {
@@ -277,7 +297,7 @@ func TestDeadlineAwareGiveUp(t *testing.T) {
 		assert.Equal(t, 3, *calls)
 		assert.ErrorIs(t, err, retry.ErrDeadline)
 		assert.ErrorIs(t, err, errTransient)
-		assert.NotErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "a deadline all the same (item 2 of #13)")
 		assert.NoError(t, ctx.Err())
 		assert.EqualError(t, err, "retry: gave up after 3 attempts: the next delay (4s) would outlive the context deadline: transient")
 	})

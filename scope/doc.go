@@ -140,6 +140,28 @@
 // that finds another one running waits until every cleanup has finished. A
 // closed Scope is not reopened; use a new one.
 //
+// # Parallel and background cleanups
+//
+// Cleanups run one at a time, which is what dependent resources need (the
+// transaction before the connection). For independent slow ones there are
+// two other shapes:
+//
+//   - [Scope.Parallel] registers a group that takes one place in the stack
+//     and runs its members concurrently when reached: closing fifty
+//     connections, flushing several files. Close still waits for all of
+//     them, keeps every error, and re-raises a member's panic after the
+//     whole Scope unwound.
+//   - [Scope.DeferBackground] hands a cleanup to a [Background], a
+//     longer-lived owner, and does not wait for it: an audit record or a
+//     metrics flush after a request was answered. The Background bounds how
+//     many run at once, and its Close, at shutdown, waits for them within
+//     its context, returns their errors and names those still running.
+//
+// Use Defer, DeferClose and OnFailure when a cleanup must be done before the
+// function goes on; Parallel when several must be done but need not wait
+// for each other; DeferBackground when nobody needs to wait for it but the
+// process must not exit before it ends.
+//
 // # Leak detection
 //
 // A Scope made by [New] can be watched for leaks: if it becomes unreachable

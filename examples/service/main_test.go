@@ -20,6 +20,7 @@ func TestServiceExample(t *testing.T) {
 	t.Log("\n" + got)
 	assert.Contains(t, got, "readiness answered 503 Service Unavailable while draining")
 	assert.Contains(t, got, `the in-flight request got "slow done"`)
-	assert.Contains(t, got, "stopped in reverse order: http, files, backend-pool")
+	assert.Contains(t, got, "stopped in reverse order: http, audit, files, backend-pool")
 	assert.Contains(t, got, "backend connections live after stop: 0")
+	assert.Contains(t, got, "audit: 41 records written in the background", "the shutdown waited for the audit writes")
 }

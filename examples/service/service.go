@@ -1,8 +1,10 @@
 // Package service is a small HTTP service assembled with lifecycle: a
 // pool.Pool of backend connections, a handles.Cache of open data files, a
-// background worker restarted with backoff when it fails, and an HTTP
-// server. It is stopped by a real SIGTERM: readiness turns to 503 first,
-// requests in flight finish, and the components stop in reverse order.
+// background worker restarted with backoff when it fails, an audit log
+// written in the background after each request has been answered, and an
+// HTTP server. It is stopped by a real SIGTERM: readiness turns to 503
+// first, requests in flight finish, the components stop in reverse order,
+// and the audit records still being written are waited for.
 //
 // Run it with `go run ./examples/tour service`.
 package service
@@ -19,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -35,6 +38,10 @@ import (
 type app struct {
 	backend *pool.Pool[*tcppool.Conn]
 	files   *handles.Cache[string, *os.File]
+	audit   *scope.Background // owns the audit writes; drained at shutdown
+	log     *os.File          // the audit log
+	logMu   sync.Mutex
+	audited atomic.Int64 // audit records written
 	dir     string
 	indexed atomic.Int64 // runs of the indexer that succeeded
 	crashes atomic.Int64 // runs that failed and were restarted
@@ -44,6 +51,9 @@ func (a *app) routes(g *lifecycle.Group) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /readyz", g.Readiness())
 	mux.HandleFunc("GET /ping/{n}", func(w http.ResponseWriter, r *http.Request) {
+		var s scope.Scope
+		defer s.Close()
+		a.auditLater(&s, r)
 		var n int
 		fmt.Sscan(r.PathValue("n"), &n)
 		if err := tcppool.Ping(r.Context(), a.backend, n); err != nil {
@@ -53,6 +63,9 @@ func (a *app) routes(g *lifecycle.Group) http.Handler {
 		fmt.Fprintln(w, "pong", n)
 	})
 	mux.HandleFunc("GET /file/{name}", func(w http.ResponseWriter, r *http.Request) {
+		var s scope.Scope
+		defer s.Close()
+		a.auditLater(&s, r)
 		ref, err := a.files.Get(r.Context(), r.PathValue("name"))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusNotFound)
@@ -68,10 +81,31 @@ func (a *app) routes(g *lifecycle.Group) http.Handler {
 		w.Write(buf[:n])
 	})
 	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		var s scope.Scope
+		defer s.Close()
+		a.auditLater(&s, r)                // started as SIGTERM drains: the stop waits for it
 		time.Sleep(200 * time.Millisecond) // a request still in flight at SIGTERM
 		fmt.Fprintln(w, "slow done")
 	})
 	return mux
+}
+
+// auditLater registers the audit record of r as a background cleanup of
+// the request's Scope: the response does not wait for the audit log, and
+// the service's shutdown waits for every record (a.audit is a component of
+// the group).
+func (a *app) auditLater(s *scope.Scope, r *http.Request) {
+	line := fmt.Sprintf("%s %s\n", r.Method, r.URL.Path)
+	s.DeferBackground(a.audit, func(ctx context.Context) error {
+		time.Sleep(30 * time.Millisecond) // a slow audit sink
+		a.logMu.Lock()
+		defer a.logMu.Unlock()
+		if _, err := a.log.WriteString(line); err != nil {
+			return err
+		}
+		a.audited.Add(1)
+		return nil
+	})
 }
 
 // index is the background worker. Its first run fails on purpose; the
@@ -120,7 +154,12 @@ func Main(w io.Writer) (err error) {
 	}
 	s.DeferClose(srvBackend)
 
-	a := &app{dir: dir}
+	a := &app{dir: dir, audit: scope.NewBackground(4)}
+	a.log, err = os.Create(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		return err
+	}
+	s.DeferClose(a.log) // after the group has drained the audit writes
 	var handshakeFailures int
 	a.backend, err = pool.New(pool.Config[*tcppool.Conn]{
 		Open: func(ctx context.Context) (*tcppool.Conn, error) {
@@ -155,10 +194,17 @@ func Main(w io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	g.Add(lifecycle.ContextCloser("backend-pool", a.backend))
-	g.Add(lifecycle.ContextCloser("files", a.files))
-	g.Go("indexer", a.index, lifecycle.Restart(retry.Policy{MaxAttempts: 5, InitialDelay: 20 * time.Millisecond}))
-	g.Add(lifecycle.HTTPServer("http", &http.Server{Handler: a.routes(g), ReadHeaderTimeout: time.Second}, ln))
+	// Stopped in reverse: the server, then the audit writes it started,
+	// then the files and the backend pool.
+	if err := errors.Join(
+		g.Add(lifecycle.ContextCloser("backend-pool", a.backend)),
+		g.Add(lifecycle.ContextCloser("files", a.files)),
+		g.Add(lifecycle.ContextCloser("audit", a.audit)),
+		g.Go("indexer", a.index, lifecycle.Restart(retry.Policy{MaxAttempts: 5, InitialDelay: 20 * time.Millisecond})),
+		g.Add(lifecycle.HTTPServer("http", &http.Server{Handler: a.routes(g), ReadHeaderTimeout: time.Second}, ln)),
+	); err != nil {
+		return err
+	}
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- g.Run(context.Background()) }()
@@ -200,12 +246,16 @@ func Main(w io.Writer) (err error) {
 	readyz := waitNotReady(base)
 	err = <-runErr
 	fmt.Fprintf(w, "SIGTERM: readiness answered %s while draining; the in-flight request got %q\n", readyz, strings.TrimSpace(<-slow))
-	fmt.Fprintf(w, "Run returned: %v\n", err)
+	fmt.Fprintf(w, "Run returned: %v (cause: %v)\n", err, g.Cause())
 	var sig *lifecycle.SignalError
-	if !errors.As(err, &sig) {
-		return fmt.Errorf("service: stopped for another reason: %w", err)
+	if err != nil || !errors.As(g.Cause(), &sig) {
+		return fmt.Errorf("service: stopped for another reason: %v: %w", g.Cause(), err)
 	}
 	fmt.Fprintf(w, "stopped in reverse order: %s\n", strings.Join(stopped(logs.String()), ", "))
+	if n := a.audited.Load(); n != 41 {
+		return fmt.Errorf("service: %d audit records written, want 41 (one per request)", n)
+	}
+	fmt.Fprintf(w, "audit: 41 records written in the background, the last one (the in-flight request's) before the stop finished\n")
 	fmt.Fprintf(w, "backend connections live after stop: %d\n", srvBackend.LiveSettled(0))
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/reclaim-go/reclaim/examples/files"
+	"github.com/reclaim-go/reclaim/examples/httpclient"
 	"github.com/reclaim-go/reclaim/examples/locks"
 	"github.com/reclaim-go/reclaim/examples/migrate"
 	"github.com/reclaim-go/reclaim/examples/service"
@@ -41,6 +42,7 @@ var examples = []example{
 	{"migrate", "before and after: the defer bugs reclaim removes, measured", migrate.Main},
 	{"sqlite", "transactions that roll back only on failure, a failed Commit included", sqlite.Main},
 	{"tcppool", "a pool of TCP connections dialed with retry, checked against the server's count", tcppool.Main},
+	{"httpclient", "203 URLs fetched with retry from a flaky server; bodies read after retry.Value returns", httpclient.Main},
 	{"service", "an HTTP service run by lifecycle, stopped by a real SIGTERM", service.Main},
 }
 
