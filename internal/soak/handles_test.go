@@ -93,7 +93,7 @@ func handlesWorkload(r *run, w *worker, dir string) {
 					closed = useFile(r, w, c, prefix, key, timeout)
 				})
 				if o != (fault.Outcome{}) {
-					w.logf("%s holder %d: %+v", prefix, g, o)
+					w.logf("%s holder %d: %s", prefix, g, describe(o))
 				}
 				if closed {
 					return
@@ -111,8 +111,9 @@ func handlesWorkload(r *run, w *worker, dir string) {
 		ctx, cancel := context.WithTimeout(context.Background(), poolCloseLimit)
 		defer cancel()
 		err := c.Close(ctx)
-		w.logf("%s: Close: %v", prefix, err)
+		w.logf("%s: Close: %s", prefix, flat(err))
 		r.in.Observe(err)
+		r.counted(err, prefix)
 	})
 	wg.Wait()
 

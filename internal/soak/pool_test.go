@@ -125,7 +125,7 @@ func poolWorkload(r *run, w *worker, srv *server) {
 					closed = borrow(r, w, p, prefix, timeout, destroy)
 				})
 				if o != (fault.Outcome{}) {
-					w.logf("%s holder %d: %+v", prefix, g, o)
+					w.logf("%s holder %d: %s", prefix, g, describe(o))
 				}
 				if closed {
 					return
@@ -143,8 +143,9 @@ func poolWorkload(r *run, w *worker, srv *server) {
 		ctx, cancel := context.WithTimeout(context.Background(), poolCloseLimit)
 		defer cancel()
 		err := p.Close(ctx)
-		w.logf("%s: Close: %v", prefix, err)
+		w.logf("%s: Close: %s", prefix, flat(err))
 		r.in.Observe(err)
+		r.counted(err, prefix)
 	})
 	wg.Wait()
 

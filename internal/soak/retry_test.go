@@ -84,7 +84,7 @@ func retryWorkload(r *run, w *worker, srv *server) {
 			return c, nil
 		})
 	})
-	w.logf("%s: ended %+v err=%v", prefix, o, err)
+	w.logf("%s: %s err=%s", prefix, describe(o), oneLine(err))
 	if conn != nil {
 		_ = conn.Close()
 	}

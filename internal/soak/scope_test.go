@@ -114,7 +114,9 @@ func scopeWorkload(r *run, w *worker) {
 		}()
 	}
 	wg.Wait()
-	w.logf("%s: closers ended %+v", prefix, outcomes)
+	for c, o := range outcomes {
+		w.logf("%s: closer %d: %s", prefix, c, describe(o))
+	}
 	r.settle(w, prefix, outcomes...)
 
 	for i := range n {

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"regexp"
 	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -236,13 +239,60 @@ func (r *run) within(w *worker, what string, limit time.Duration, fn func()) fau
 		})
 	}
 	o := fault.Call(fn)
-	if late != nil && late.Stop() {
-		w.logf("%s returned after %v", what, time.Since(start).Round(time.Millisecond))
+	if late != nil && !late.Stop() {
+		w.logf("%s returned late, after %v", what, time.Since(start).Round(time.Millisecond))
 	}
 	if o.Panicked {
 		r.in.Recovered(o.Recovered)
 	}
 	return o
+}
+
+// describe formats how a call ended on one line.
+func describe(o fault.Outcome) string {
+	switch {
+	case o.Goexited:
+		return "goexit"
+	case o.Panicked:
+		first, _, _ := strings.Cut(fmt.Sprint(o.Recovered), "\n")
+		return "panic: " + first
+	}
+	return "returned"
+}
+
+var notKept = regexp.MustCompile(`(\d+) more [a-z ]+ \(not kept\)`)
+
+// counted accepts the errors and panics of the operation prefix that err
+// says were counted without being kept ("N more close errors (not kept)"):
+// a pool or cache keeps the first ones for Close to return and counts the
+// rest, so that a long outage cannot grow it without bound.
+func (r *run) counted(err error, prefix string) {
+	if err == nil {
+		return
+	}
+	n := 0
+	for _, m := range notKept.FindAllStringSubmatch(err.Error(), -1) {
+		k, _ := strconv.Atoi(m[1])
+		n += k
+	}
+	pending := r.in.Pending(func(s string) bool { return strings.HasPrefix(s, prefix+".") })
+	sort.Slice(pending, func(i, j int) bool { return pending[i].ID < pending[j].ID })
+	for _, e := range pending {
+		if n == 0 {
+			return
+		}
+		r.in.Observe(e)
+		n--
+	}
+}
+
+// oneLine is the first line of err's message, for the operation log.
+func oneLine(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	return first
 }
 
 // opLog keeps the last operations of a worker, for the failure report.
@@ -360,4 +410,21 @@ func resourceFDs() []string {
 		}
 	}
 	return out
+}
+
+// flat is err's message on one line, stacks left out, for the log.
+func flat(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	var parts []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "goroutine ") || strings.HasSuffix(line, ")") && strings.Contains(line, "(0x") {
+			continue
+		}
+		if line = strings.TrimSpace(line); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	return strings.Join(parts, " | ")
 }
