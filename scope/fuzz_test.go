@@ -64,9 +64,7 @@ func expectClose(pending []*fuzzEntry, failed bool) (order []int, errs []error, 
 		}
 		order = append(order, e.id)
 		if e.panics {
-			if panicVal == nil {
-				panicVal = e.id
-			}
+			panicVal = e.id // the latest panic wins, as with defer
 			failed = true
 		} else if e.fails {
 			errs = append(errs, fuzzErr(e.id))

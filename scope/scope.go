@@ -41,10 +41,11 @@ type Scope struct {
 	failed      bool
 	// grew is set when a cleanup is registered while the scope closes, so
 	// that the unwinder runs it before older ones, as the newest.
-	grew atomic.Bool
-	done chan struct{} // made by a Close that waits for another; closed when closing ends
-	opts *options      // nil means defaults
-	leak *leakRecord   // nil when not watched
+	grew   atomic.Bool
+	done   chan struct{} // made by a Close that waits for another; closed when closing ends
+	closer uintptr       // goid.Current of the goroutine running the cleanups, while closing
+	opts   *options      // nil means defaults
+	leak   *leakRecord   // nil when not watched
 }
 
 const inlineEntries = 8
@@ -321,11 +322,7 @@ func (s *Scope) Close() error {
 // registered with [Scope.DeferContext]. Every cleanup runs even when ctx is
 // done: a cleanup that honours ctx just returns sooner.
 func (s *Scope) CloseContext(ctx context.Context) error {
-	pv, panicked, err := s.close(ctx, false)
-	if panicked {
-		panic(pv)
-	}
-	return err
+	return s.close(ctx, false, nil, nil)
 }
 
 // CloseInto closes the scope and appends the cleanups' errors to *errp,
@@ -347,16 +344,27 @@ func (s *Scope) CloseContext(ctx context.Context) error {
 func (s *Scope) CloseInto(errp *error) {
 	r := recover()
 	if errp == nil {
-		panic("scope: CloseInto called with a nil error pointer")
+		s.closeIntoNil(r)
+		return
 	}
-	pv, panicked, err := s.close(context.Background(), r != nil || *errp != nil)
+	err := s.close(context.Background(), r != nil || *errp != nil, errp, r)
+	*errp = multierr.Append(*errp, err)
 	if r != nil {
 		panic(r)
 	}
-	*errp = multierr.Append(*errp, err)
-	if panicked {
-		panic(pv)
+}
+
+// closeIntoNil closes the scope for a CloseInto given a nil pointer, as
+// failed if the function is panicking, and then panics: with the function's
+// own panic value r if there is one, else with an error that names the
+// mistake and wraps the cleanups' errors, which have nowhere else to go.
+func (s *Scope) closeIntoNil(r any) {
+	var err error
+	err = multierr.Append(err, s.close(context.Background(), r != nil, &err, r))
+	if r != nil {
+		panic(r)
 	}
+	panic(&misuseError{msg: "scope: CloseInto called with a nil error pointer", err: err})
 }
 
 // A Handle controls one registered cleanup: run it now, or cancel it, leaving
@@ -420,20 +428,20 @@ func (h Handle) take() (entry, bool) {
 // Run returns fn's error followed by the cleanups' errors, combined with
 // multierr. If fn panics, Run re-panics with the same value after the
 // cleanups ran.
-func Run(ctx context.Context, fn func(ctx context.Context, s *Scope) error) (err error) {
+func Run(ctx context.Context, fn func(ctx context.Context, s *Scope) error, opts ...Option) (err error) {
 	var s Scope
+	if len(opts) > 0 {
+		s.opts = buildOptions(opts) // never watched for leaks: Run always closes it
+	}
 	fctx, cancel := context.WithCancel(ctx)
 	returned := false
 	defer func() {
 		cancel()
 		r := recover()
-		pv, panicked, cerr := s.close(context.WithoutCancel(ctx), r != nil || !returned || err != nil)
+		cerr := s.close(context.WithoutCancel(ctx), r != nil || !returned || err != nil, &err, r)
+		err = multierr.Append(err, cerr)
 		if r != nil {
 			panic(r)
-		}
-		err = multierr.Append(err, cerr)
-		if panicked {
-			panic(pv)
 		}
 	}()
 	err = fn(fctx, &s)

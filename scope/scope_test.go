@@ -92,6 +92,8 @@ func TestSingleErrorIsReturnedAsIs(t *testing.T) {
 	assert.Same(t, e, s.Close())
 }
 
+// As with defer statements, the panic that reaches the caller is the latest:
+// here the older cleanup's.
 func TestPanickingCleanupRunsTheRestThenPanicsAgain(t *testing.T) {
 	var r recorder
 	e := errors.New("after")
@@ -101,7 +103,7 @@ func TestPanickingCleanupRunsTheRestThenPanicsAgain(t *testing.T) {
 	s.Defer(r.fail("fails", e))
 	s.Defer(func() error { r.add("panic1"); panic("first") })
 	s.Defer(r.ok("newest"))
-	require.PanicsWithValue(t, "first", func() { _ = s.Close() })
+	require.PanicsWithValue(t, "second", func() { _ = s.Close() })
 	assert.Equal(t, []string{"newest", "panic1", "fails", "panic2", "oldest"}, r.log())
 	assert.NoError(t, s.Close(), "the scope is closed after the panic")
 }
