@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -40,11 +42,21 @@ type outcome struct {
 	closed bool // a later Close returned nil with nothing pending
 }
 
+// runLog records which cleanups ran; an abandoned one runs concurrently.
+type runLog struct {
+	mu  sync.Mutex
+	ran []int
+}
+
+func (l *runLog) add(i int) { l.mu.Lock(); l.ran = append(l.ran, i); l.mu.Unlock() }
+
+func (l *runLog) all() []int { l.mu.Lock(); defer l.mu.Unlock(); return slices.Clone(l.ran) }
+
 // cleanupBody does what ending e says for cleanup i. release unblocks an
 // overrunning cleanup once the comparison is done.
-func cleanupBody(ran *[]int, i int, e ending, release <-chan struct{}) func(context.Context) error {
+func cleanupBody(log *runLog, i int, e ending, release <-chan struct{}) func(context.Context) error {
 	return func(context.Context) error {
-		*ran = append(*ran, i)
+		log.add(i)
 		switch e {
 		case endErr:
 			return fmt.Errorf("err %d", i)
@@ -104,14 +116,15 @@ func messages(errs []error) []string {
 // with an overrun standing for the timeout error a Scope reports.
 func withDefer(ends []ending) outcome {
 	var o outcome
+	var log runLog
 	var errs []error
 	o.end = inGoroutine(func() {
 		for i, e := range ends {
 			if e == endOverrun {
-				defer func() { o.ran = append(o.ran, i); errs = append(errs, scope.ErrCleanupTimeout) }()
+				defer func() { log.add(i); errs = append(errs, scope.ErrCleanupTimeout) }()
 				continue
 			}
-			body := cleanupBody(&o.ran, i, e, nil)
+			body := cleanupBody(&log, i, e, nil)
 			defer func() {
 				if err := body(context.Background()); err != nil {
 					errs = append(errs, err)
@@ -119,18 +132,19 @@ func withDefer(ends []ending) outcome {
 			}()
 		}
 	})
-	o.errs, o.closed = messages(errs), true
+	o.ran, o.errs, o.closed = log.all(), messages(errs), true
 	return o
 }
 
 func withScope(ends []ending, closeInto bool) outcome {
 	var o outcome
+	var log runLog
 	release := make(chan struct{})
 	s := scope.New(scope.CleanupTimeout(time.Second))
 	var err error
 	o.end = inGoroutine(func() {
 		for i, e := range ends {
-			body := cleanupBody(&o.ran, i, e, release)
+			body := cleanupBody(&log, i, e, release)
 			if e == endOverrun {
 				s.DeferContext(body)
 			} else {
@@ -143,7 +157,7 @@ func withScope(ends []ending, closeInto bool) outcome {
 			defer func() { err = s.Close() }()
 		}
 	})
-	o.errs = messages(multierr.Errors(err))
+	o.ran, o.errs = log.all(), messages(multierr.Errors(err))
 	o.closed = s.Close() == nil && s.Len() == 0
 	close(release)
 	synctest.Wait() // the abandoned cleanups return

@@ -140,8 +140,8 @@ func TestCrashUnderCloseIntoShowsTheBodysPanicLine(t *testing.T) {
 
 // holder is an object whose Close closes the Scope that holds it.
 type holder struct {
-	s      *scope.Scope
-	how    string
+	s   *scope.Scope
+	how string
 }
 
 func (h *holder) Close() error {
