@@ -179,7 +179,7 @@ func (s *Scope) push(c io.Closer, k kind) Handle {
 	if s.state == closed {
 		failed := s.failed
 		s.mu.Unlock()
-		return Handle{err: runLate(entry{c: c, pc: pc, tag: uint64(k)}, failed)}
+		return Handle{err: s.runNow(entry{c: c, pc: pc, tag: uint64(k)}, failed)}
 	}
 	s.nextID++
 	id := s.nextID
@@ -192,12 +192,16 @@ func (s *Scope) push(c io.Closer, k kind) Handle {
 	return Handle{s: s, id: id}
 }
 
-// runLate runs a cleanup registered after the scope closed: at once, so that
-// no resource is silently kept. A failure-only cleanup runs only if the scope
-// closed as failed. Panics propagate to the registering caller.
-func runLate(e entry, failed bool) error {
+// runNow runs a cleanup outside of Close: one registered after the scope
+// closed, at once, so that no resource is silently kept (a failure-only one
+// only if the scope closed as failed), or one taken by [Handle.Run]. It
+// honours [CleanupTimeout]; panics propagate to the caller.
+func (s *Scope) runNow(e entry, failed bool) error {
 	if e.kind() == kindFailure && !failed {
 		return nil
+	}
+	if d := s.timeout(); d > 0 && e.kind() == kindContext {
+		return runWithTimeout(context.Background(), &e, d)
 	}
 	return annotate(&e, call(context.Background(), &e))
 }
@@ -305,15 +309,18 @@ func (s *Scope) Release() *Scope {
 // cleanups ran, and [errors.Is] sees each. Failure-only cleanups
 // ([Scope.OnFailure]) run only if a newer cleanup failed.
 //
-// A failing or panicking cleanup does not stop the ones after it. If a
-// cleanup panicked, Close panics with that value once all cleanups have run
-// (the first value, if several panicked); the bug stays loud and the
-// resources are still released.
+// A failing, panicking or Goexiting cleanup does not stop the ones after
+// it. If a cleanup panicked, Close panics once all cleanups have run, with
+// the latest value as defer statements would; a runtime.Goexit goes on
+// likewise. The bug stays loud and the resources are still released (see
+// the package doc).
 //
 // A cleanup registered while Close runs also runs before Close returns; one
-// registered after Close returned runs at once. Close is idempotent: a
-// second call runs nothing and returns nil, and a call made while another is
-// running waits until every cleanup has finished, then returns nil.
+// registered after Close returned runs at once. Close is idempotent: a second
+// call runs nothing and returns nil, a call made from another goroutine
+// while another is running waits until every cleanup has finished, then
+// returns nil, and a call made from one of the Scope's own cleanups returns
+// nil at once.
 func (s *Scope) Close() error {
 	return s.CloseContext(context.Background())
 }
@@ -337,10 +344,18 @@ func (s *Scope) CloseContext(ctx context.Context) error {
 //
 // When *errp is non-nil, the scope closes as failed, so [Scope.OnFailure]
 // cleanups run. When the function is panicking, the scope closes as failed,
-// runs every cleanup, then panics again with the original value. Called
-// other than directly by defer, CloseInto cannot see a panic.
-// runtime.Goexit is not a panic: CloseInto runs the cleanups but treats it as
-// success unless *errp is set; [Run] treats it as a failure.
+// runs every cleanup, then panics again with the original value, whatever
+// the cleanups did. When a cleanup panics or calls runtime.Goexit, the
+// errors are appended before that goes on. Called other than directly by
+// defer, CloseInto cannot see a panic. runtime.Goexit is not a panic:
+// CloseInto runs the cleanups but treats it as success unless *errp is set;
+// [Run] treats it as a failure.
+//
+// A nil errp is a programming error that must not lose anything: CloseInto
+// still runs every cleanup (as failed if the function is panicking), then
+// panics, with the function's own panic value if it has one, and otherwise
+// with an error that says "CloseInto called with a nil error pointer" and
+// wraps the cleanups' errors.
 func (s *Scope) CloseInto(errp *error) {
 	r := recover()
 	if errp == nil {
@@ -393,7 +408,7 @@ func (h Handle) Run() error {
 	if !ok {
 		return nil
 	}
-	return annotate(&e, call(context.Background(), &e))
+	return h.s.runNow(e, true)
 }
 
 // Cancel removes the cleanup without running it and reports whether it was
@@ -427,7 +442,9 @@ func (h Handle) take() (entry, bool) {
 //
 // Run returns fn's error followed by the cleanups' errors, combined with
 // multierr. If fn panics, Run re-panics with the same value after the
-// cleanups ran.
+// cleanups ran. opts configure the Scope as they would with [New]
+// ([CleanupTimeout], [RecordSites]); it is never watched for leaks, since
+// Run always closes it.
 func Run(ctx context.Context, fn func(ctx context.Context, s *Scope) error, opts ...Option) (err error) {
 	var s Scope
 	if len(opts) > 0 {
