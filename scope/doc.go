@@ -72,6 +72,10 @@
 //		return &store{a, b, c, closer: s.Release()}, nil // s is empty now
 //	}
 //
+// The constructor's [Scope.OnFailure] rollbacks are dropped by Release: they
+// belong to the construction, which has succeeded, and do not run at the
+// object's own Close.
+//
 // # Closing early inside a loop: handles
 //
 // A defer in a loop holds every file until the function returns. Every

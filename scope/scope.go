@@ -124,8 +124,10 @@ func (s *Scope) DeferFunc(fn func()) Handle {
 
 // DeferClose registers c.Close to run when the scope closes. Registering a
 // pointer-shaped closer (*os.File, net.Conn, ...) allocates nothing. A nil
-// closer, including a nil pointer such as the *os.File of a failed os.Open,
-// is a programming error and panics here rather than at Close.
+// closer, including a nil pointer such as the *os.File of a failed os.Open
+// and a nil func, map or chan of a type with a Close method, is a
+// programming error and panics here, naming DeferClose, rather than at
+// Close.
 func (s *Scope) DeferClose(c io.Closer) Handle {
 	if isNil(c) {
 		panic("scope: DeferClose called with a nil io.Closer")
@@ -158,8 +160,10 @@ func (s *Scope) OnFailure(fn func() error) Handle {
 	return s.push(closeFunc(fn), kindFailure)
 }
 
-// isNil reports whether c is nil or a nil pointer. It reads the interface's
-// data word first so that the common case costs no reflection.
+// isNil reports whether c is nil or holds a nil pointer, func, map or chan
+// (a nil CloserFunc-style adapter included). It reads the interface's data
+// word first so that the common case costs no reflection: only those kinds
+// are stored in it directly, so only they can leave it nil.
 func isNil(c io.Closer) bool {
 	if c == nil {
 		return true
@@ -167,7 +171,11 @@ func isNil(c io.Closer) bool {
 	if (*[2]unsafe.Pointer)(unsafe.Pointer(&c))[1] != nil {
 		return false
 	}
-	return reflect.TypeOf(c).Kind() == reflect.Pointer
+	switch reflect.TypeOf(c).Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.UnsafePointer:
+		return true
+	}
+	return false
 }
 
 func (s *Scope) push(c io.Closer, k kind) Handle {
@@ -269,15 +277,20 @@ func (s *Scope) Len() int {
 	return s.n
 }
 
-// Release moves every pending cleanup, in order, into a new Scope with the
-// same options and returns it, leaving the receiver open and empty. A
-// constructor that acquired several resources hands them to its caller this
-// way only once all of them succeeded:
+// Release moves every pending cleanup that runs on every close, in order,
+// into a new Scope with the same options and returns it, leaving the
+// receiver open and empty. A constructor that acquired several resources
+// hands them to its caller this way only once all of them succeeded:
 //
 //	s := scope.New()
 //	defer s.CloseInto(&err) // closes what was opened if we fail
 //	...
 //	return &Thing{a: a, b: b, cleanup: s.Release()}, nil
+//
+// The failure-only cleanups ([Scope.OnFailure]) are dropped, not moved:
+// they are the rollbacks of a construction that has succeeded by the time
+// it calls Release, and must not run at the object's own Close, which is no
+// failure of the construction. So call Release last, once nothing can fail.
 //
 // Handles of the moved cleanups stay bound to the receiver and no longer
 // control them. Release on a closing or closed Scope panics.
@@ -290,6 +303,9 @@ func (s *Scope) Release() *Scope {
 	}
 	for i := 0; i < s.n; i++ {
 		e := *s.at(i)
+		if e.kind() == kindFailure {
+			continue
+		}
 		ns.nextID++
 		e.tag = ns.nextID<<2 | uint64(e.kind())
 		ns.appendLocked(e)
