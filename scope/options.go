@@ -116,3 +116,14 @@ func buildOptions(opts []Option) *options {
 	}
 	return o
 }
+
+// Options combines opts into one Option that applies them in order. It is
+// for code that hands its callers a single Option standing for several,
+// such as scopetest.CheckLeaks.
+func Options(opts ...Option) Option {
+	return optionFunc(func(o *options) {
+		for _, opt := range opts {
+			opt.apply(o)
+		}
+	})
+}

@@ -29,7 +29,9 @@ func New(t testing.TB, opts ...scope.Option) *scope.Scope {
 }
 
 // CheckLeaks returns an Option that watches every Scope made with it (leak
-// detection [scope.LeaksFull]). When the test ends, CheckLeaks collects
+// detection [scope.LeaksFull], whatever RECLAIM_LEAKS says; a
+// [scope.DetectLeaks] given after it still overrides it). When the test
+// ends, CheckLeaks collects
 // garbage and fails the test for each watched Scope that became unreachable
 // while it still held cleanups, printing the stack that created it. Pass the
 // Option to the code under test wherever it makes scopes:
@@ -52,11 +54,11 @@ func CheckLeaks(t testing.TB) scope.Option {
 			t.Errorf("scopetest: %v", l)
 		}
 	})
-	return scope.OnLeak(func(l scope.Leak) {
+	return scope.Options(scope.DetectLeaks(scope.LeaksFull), scope.OnLeak(func(l scope.Leak) {
 		mu.Lock()
 		leaks = append(leaks, l)
 		mu.Unlock()
-	})
+	}))
 }
 
 // collectGarbage runs the collector and waits until the runtime cleanups it

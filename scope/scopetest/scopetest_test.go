@@ -1,9 +1,11 @@
 package scopetest_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -86,5 +88,29 @@ func TestCheckLeaksPassesWhenEveryScopeIsClosed(t *testing.T) {
 		s := scope.New(opt)
 		s.DeferFunc(func() {})
 		require.NoError(t, s.Close())
+	}
+}
+
+// Item 7: CheckLeaks watches every Scope made with it, even when
+// RECLAIM_LEAKS asks for sampling or for none. The variable is read once per
+// process, so the test runs this binary again with it set.
+func TestCheckLeaksWatchesEveryScopeWhateverRECLAIM_LEAKSSays(t *testing.T) {
+	if os.Getenv("SCOPETEST_LEAK_CHILD") == "1" {
+		ft := &fakeT{TB: t}
+		opt := scopetest.CheckLeaks(ft)
+		for range 5 {
+			leak(opt)
+		}
+		ft.end()
+		fmt.Fprintf(os.Stderr, "leaks reported: %d\n", len(ft.errors))
+		return
+	}
+	for _, level := range []string{"sampled", "off", "full"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCheckLeaksWatchesEveryScopeWhateverRECLAIM_LEAKSSays$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "SCOPETEST_LEAK_CHILD=1", "RECLAIM_LEAKS="+level)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Run(), stderr.String())
+		assert.Contains(t, stderr.String(), "leaks reported: 5\n", "RECLAIM_LEAKS=%s", level)
 	}
 }
