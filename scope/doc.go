@@ -15,14 +15,14 @@
 // cleanups in reverse order and returns their errors combined with
 // [go.uber.org/multierr]: none is dropped, on the success path included.
 //
-//	var s scope.Scope // the zero Scope is ready; on the stack it allocates nothing
+//	var s scope.Scope // the zero Scope is ready to use, on the stack
 //	f, err := os.Open(name)
 //	if err != nil {
 //		return err
 //	}
-//	s.DeferClose(f)
+//	s.DeferClose(f) // allocates nothing
 //	mu.Lock()
-//	s.DeferFunc(mu.Unlock)
+//	s.DeferFunc(mu.Unlock) // a method value: one allocation (see Cost)
 //	return s.Close() // unlocks, then closes f, and reports f.Close's error
 //
 // # Defer and error: CloseInto
@@ -186,7 +186,15 @@
 //
 // # Cost
 //
-// Registering a pointer-shaped closer allocates nothing, and up to eight
-// registrations on a Scope held on the stack, then Close, allocate nothing
-// at all. A Scope from [New] costs one allocation with default options.
+// A Scope held on the stack takes up to eight registrations, then Close,
+// without allocating, provided each registration is itself free. Free are
+// [Scope.DeferClose] of a pointer-shaped closer (*os.File, net.Conn, a
+// pointer to your type), and Defer, DeferFunc, DeferContext and OnFailure of
+// a top-level function or of a func literal that captures nothing. A method
+// value such as mu.Unlock, or a closure that captures variables, is a func
+// value made for the call; since the Scope keeps it, the compiler allocates
+// it, one allocation per registration, as it would for any func kept for
+// later. A Scope from [New] costs one allocation with default options, the
+// ninth and later pending cleanups grow a slice, and a context cleanup run
+// under [CleanupTimeout] costs a goroutine and a timer.
 package scope
