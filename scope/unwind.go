@@ -189,19 +189,18 @@ func (u *unwinder) runSome(s *Scope) {
 		if ent.kind() == kindFailure && !u.failed {
 			continue
 		}
-		if err := u.run(&ent); err != nil {
+		var err error
+		if ent.kind() == kindContext && u.timeout > 0 {
+			err = runWithTimeout(u.ctx, &ent, u.timeout)
+		} else if err = call(u.ctx, &ent); err != nil {
+			err = annotate(&ent, err)
+		}
+		if err != nil {
 			u.failed = true
 			u.err = multierr.Append(u.err, err)
 		}
 	}
 	done = true
-}
-
-func (u *unwinder) run(e *entry) error {
-	if e.kind() == kindContext && u.timeout > 0 {
-		return runWithTimeout(u.ctx, e, u.timeout)
-	}
-	return annotate(e, call(u.ctx, e))
 }
 
 func (s *Scope) finishLocked(u *unwinder) {
