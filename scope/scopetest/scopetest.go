@@ -15,6 +15,8 @@ import (
 // t.Cleanup when the test and its subtests end. Each cleanup error is
 // reported with t.Error, naming the cleanup's registration site; a
 // panicking cleanup fails the test the way any panicking t.Cleanup does.
+// A cleanup may call t.FailNow (require.NoError): the older cleanups still
+// run, as with t.Cleanup.
 // The Scope's DeferContext cleanups receive [context.Background], not
 // t.Context, which is already cancelled by then.
 func New(t testing.TB, opts ...scope.Option) *scope.Scope {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -113,4 +114,21 @@ func TestCheckLeaksWatchesEveryScopeWhateverRECLAIM_LEAKSSays(t *testing.T) {
 		require.NoError(t, cmd.Run(), stderr.String())
 		assert.Contains(t, stderr.String(), "leaks reported: 5\n", "RECLAIM_LEAKS=%s", level)
 	}
+}
+
+// Item 1: cleanups that call t.FailNow (runtime.Goexit), as require.NoError
+// does, never stop the older ones, and the Scope ends closed.
+func TestCleanupsCallingFailNowStillRunTheOlderOnes(t *testing.T) {
+	ft := &fakeT{TB: t}
+	s := scopetest.New(ft)
+	var ran []string
+	s.DeferFunc(func() { ran = append(ran, "oldest") })
+	s.DeferFunc(func() { ran = append(ran, "fails 1"); runtime.Goexit() })
+	s.DeferFunc(func() { ran = append(ran, "fails 2"); runtime.Goexit() })
+	s.DeferFunc(func() { ran = append(ran, "fails 3"); runtime.Goexit() })
+	done := make(chan struct{})
+	go func() { defer close(done); ft.end() }() // FailNow ends the test's goroutine
+	<-done
+	assert.Equal(t, []string{"fails 3", "fails 2", "fails 1", "oldest"}, ran)
+	assert.NoError(t, s.Close(), "the scope is closed: a later Close returns")
 }
