@@ -2,6 +2,7 @@ package scope_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"sync"
 	"testing"
@@ -120,5 +121,25 @@ func TestWhichRegistrationsAllocate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.allocs, testing.AllocsPerRun(1000, tc.run))
 		})
+	}
+}
+
+var errBody = errors.New("body")
+
+//go:noinline
+func closeIntoAfter(c *nopCloser, body error) (err error) {
+	var s scope.Scope
+	defer s.CloseInto(&err)
+	s.DeferClose(c)
+	return body
+}
+
+// CloseInto must not make the error it appends to escape: retry closes an
+// attempt's Scope this way on every attempt.
+func TestCloseIntoAllocatesNothing(t *testing.T) {
+	skipUnderRace(t)
+	var c nopCloser
+	for _, body := range []error{nil, errBody} {
+		assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = closeIntoAfter(&c, body) }))
 	}
 }

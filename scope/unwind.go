@@ -29,9 +29,6 @@ type unwinder struct {
 	timeout time.Duration
 	failed  bool
 	err     error
-	// errp, if set, receives err before a panic or Goexit leaves, so that
-	// CloseInto and Run keep the errors even then.
-	errp *error
 	// pv is the panic to raise once every cleanup ran. With own set it is
 	// the caller's panic (CloseInto, Run), which a cleanup's does not
 	// replace; otherwise it is the latest cleanup panic, as with defer.
@@ -73,11 +70,13 @@ func (s *Scope) close(ctx context.Context, failed bool, errp *error, own any) er
 	}
 	s.state = closing
 	s.closer = goid.Current()
-	u := unwinder{ctx: ctx, timeout: s.timeout(), failed: s.failed || failed, errp: errp, next: -1}
+	u := unwinder{ctx: ctx, timeout: s.timeout(), failed: s.failed || failed, next: -1}
 	if own != nil {
 		u.pv, u.panicked, u.own = own, true, true
 	}
-	s.unwindLocked(&u)
+	// errp is passed down rather than kept in u: u's contents escape with
+	// the panic value, and a pointer kept there would make *errp escape too.
+	s.unwindLocked(&u, errp)
 	if !u.finished {
 		s.finishLocked(&u)
 	}
@@ -87,7 +86,7 @@ func (s *Scope) close(ctx context.Context, failed bool, errp *error, own any) er
 
 // unwindLocked runs batches until the stack stays empty. Caller must hold
 // s.mu; it is released while cleanups run and held again on return.
-func (s *Scope) unwindLocked(u *unwinder) {
+func (s *Scope) unwindLocked(u *unwinder, errp *error) {
 	for s.n > 0 {
 		u.inl = 0
 		if !s.inlineTaken {
@@ -103,7 +102,7 @@ func (s *Scope) unwindLocked(u *unwinder) {
 		s.grew.Store(false)
 		s.noteLocked()
 		s.mu.Unlock()
-		u.runBatch(s)
+		u.runBatch(s, errp)
 		s.mu.Lock()
 	}
 }
@@ -136,8 +135,8 @@ func (u *unwinder) at(s *Scope, i int) *entry {
 
 // runBatch runs the taken entries, newest first, until done or until a
 // cleanup registered another one: then what is left goes back to s.
-func (u *unwinder) runBatch(s *Scope) {
-	u.runSome(s)
+func (u *unwinder) runBatch(s *Scope, errp *error) {
+	u.runSome(s, errp)
 	u.inl, u.over = 0, nil
 }
 
@@ -145,7 +144,7 @@ func (u *unwinder) runBatch(s *Scope) {
 // calls runtime.Goexit, its deferred function finishes the whole unwinding
 // (see unwinder) and lets the panic or Goexit go on; one deferred function
 // per batch, rather than per cleanup, keeps the common path short.
-func (u *unwinder) runSome(s *Scope) {
+func (u *unwinder) runSome(s *Scope, errp *error) {
 	done := false
 	defer func() {
 		if done {
@@ -156,16 +155,16 @@ func (u *unwinder) runSome(s *Scope) {
 			u.pv, u.panicked = r, true
 		}
 		u.failed = true
-		u.runBatch(s)
+		u.runBatch(s, errp)
 		s.mu.Lock()
-		s.unwindLocked(u)
+		s.unwindLocked(u, errp)
 		if !u.finished {
 			s.finishLocked(u)
 		}
 		s.mu.Unlock()
-		if u.errp != nil {
-			*u.errp = multierr.Append(*u.errp, u.err)
-			u.err, u.errp = nil, nil // delivered, should close return after all
+		if errp != nil {
+			*errp = multierr.Append(*errp, u.err)
+			u.err = nil // delivered, should close return after all
 		}
 		if u.panicked {
 			// Raised here, inside the deferred call, the panic keeps the
