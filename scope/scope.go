@@ -407,7 +407,9 @@ type Handle struct {
 	err error // result of a cleanup that ran at registration
 }
 
-// Run runs the cleanup now, in the calling goroutine, and returns its error,
+// Run runs the cleanup now, in the calling goroutine (a context cleanup
+// under [CleanupTimeout] in one of its own, abandoned at its deadline), and
+// returns its error,
 // if it is still pending; it is then removed from the scope and will not run
 // again. A failure-only cleanup runs too: calling Run asks for it. If the
 // cleanup already ran, was cancelled, was moved away by [Scope.Release], or

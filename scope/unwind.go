@@ -168,10 +168,12 @@ func (u *unwinder) runSome(s *Scope, errp *error) {
 		}
 		if u.panicked {
 			// Raised here, inside the deferred call, the panic keeps the
-			// stack of the cleanup that panicked. A Goexit, or a panic that
-			// a cleanup's Goexit would drop with plain defers, goes on too.
+			// stack of the cleanup that panicked. It is raised even if an
+			// older cleanup called Goexit, which plain defers would let
+			// drop it.
 			panic(u.pv)
 		}
+		// Only a Goexit is left: returning lets it go on.
 	}()
 	for u.next >= 0 {
 		if s.grew.Load() {
