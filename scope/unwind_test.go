@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reclaim-go/reclaim/internal/goid"
 	"github.com/reclaim-go/reclaim/scope"
 )
 
@@ -160,6 +161,9 @@ func (h *holder) Close() error {
 // Item 4: a Close called from one of the Scope's own cleanups returns nil at
 // once; the Close in progress runs the rest.
 func TestCloseFromInsideACleanupReturnsAtOnce(t *testing.T) {
+	if !goid.Known {
+		t.Skip("no goroutine identity on this architecture: such a Close waits for itself")
+	}
 	for _, how := range []string{"Close", "CloseContext", "CloseInto"} {
 		t.Run(how, func(t *testing.T) {
 			var r recorder
