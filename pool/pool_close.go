@@ -62,11 +62,13 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 	p.closeDone = make(chan struct{})
 	normal := false
 	defer func() {
+		p.mu.Lock()
 		if !normal { // a Close callback panicked: the next Close starts over
-			p.mu.Lock()
 			p.closeAgain, p.drained = true, nil
-			p.mu.Unlock()
+		} else {
+			p.closeReturned = true
 		}
+		p.mu.Unlock()
 		close(p.closeDone)
 	}()
 	for w := p.waiters.popFront(); w != nil; w = p.waiters.popFront() {

@@ -35,13 +35,21 @@ func RecordSites(on bool) Option {
 }
 
 // CleanupTimeout gives every [Scope.DeferContext] cleanup its own deadline:
-// its context is cancelled after d, and if the cleanup has still not
-// returned, unwinding goes on without it and the error names it
-// ([*CleanupError] wrapping [ErrCleanupTimeout] and
-// [context.DeadlineExceeded]). Such a cleanup runs in a goroutine of its own
-// so that it can be abandoned; its late result is discarded. d <= 0, the
-// default, means no deadline beyond the one of the context given to
-// [Scope.CloseContext].
+// d after it starts, or the deadline of the context given to
+// [Scope.CloseContext] if that is earlier. Its context is cancelled then,
+// and if the cleanup has still not returned, it is abandoned: the unwinding
+// goes on without it and the error names it ([*CleanupError] wrapping
+// [ErrCleanupTimeout] and [context.DeadlineExceeded]). [Handle.Run] and a
+// cleanup registered after Close are bounded the same way.
+//
+// Such a cleanup runs in a goroutine of its own so that it can be
+// abandoned. If it ends in time it ends as if it had run in place: its
+// error is reported, its panic raised, its runtime.Goexit repeated in the
+// closing goroutine (failing the unwinding). An abandoned one runs on until
+// it returns, possibly while older cleanups run; its late error is dropped,
+// and a late panic crashes the program, as a panic in any goroutine does.
+// d <= 0, the default, means no deadline but the context's, and a cleanup
+// that ignores its context is waited for.
 func CleanupTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.cleanupTimeout = d })
 }
@@ -107,4 +115,15 @@ func buildOptions(opts []Option) *options {
 		opt.apply(o)
 	}
 	return o
+}
+
+// Options combines opts into one Option that applies them in order. It is
+// for code that hands its callers a single Option standing for several,
+// such as scopetest.CheckLeaks.
+func Options(opts ...Option) Option {
+	return optionFunc(func(o *options) {
+		for _, opt := range opts {
+			opt.apply(o)
+		}
+	})
 }

@@ -3,6 +3,9 @@ package scope_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -88,4 +91,80 @@ func TestCleanupTimeoutAppliesOnlyToContextCleanups(t *testing.T) {
 		require.NoError(t, s.Close())
 		assert.Equal(t, time.Minute, time.Since(start))
 	})
+}
+
+// Item 5: a cleanup is abandoned at its own effective deadline, the earlier
+// of the CloseContext deadline and its CleanupTimeout.
+func TestCleanupTimeoutEndsAtAnEarlierCloseContextDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var r recorder
+		srv := &hungServer{release: make(chan struct{})}
+		s := scope.New(scope.CleanupTimeout(time.Minute))
+		s.Defer(r.ok("older"))
+		s.DeferContext(srv.Shutdown)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		err := s.CloseContext(ctx)
+		assert.Equal(t, time.Second, time.Since(start), "not the minute of CleanupTimeout")
+		assert.ErrorIs(t, err, scope.ErrCleanupTimeout)
+		assert.Equal(t, []string{"older"}, r.log())
+		close(srv.release)
+	})
+}
+
+func TestHandleRunHonoursCleanupTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &hungServer{release: make(chan struct{})}
+		s := scope.New(scope.CleanupTimeout(time.Second))
+		h := s.DeferContext(srv.Shutdown)
+		start := time.Now()
+		assert.ErrorIs(t, h.Run(), scope.ErrCleanupTimeout)
+		assert.Equal(t, time.Second, time.Since(start))
+		close(srv.release)
+		require.NoError(t, s.Close())
+	})
+}
+
+func TestCleanupRegisteredAfterCloseHonoursCleanupTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &hungServer{release: make(chan struct{})}
+		s := scope.New(scope.CleanupTimeout(time.Second))
+		require.NoError(t, s.Close())
+		start := time.Now()
+		h := s.DeferContext(srv.Shutdown)
+		assert.Equal(t, time.Second, time.Since(start), "ran at registration, for one second at most")
+		assert.ErrorIs(t, h.Run(), scope.ErrCleanupTimeout, "the handle reports the late run's error")
+		close(srv.release)
+	})
+}
+
+func TestGoexitInATimedCleanupFailsTheUnwindingAndReachesTheCaller(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var r recorder
+		s := scope.New(scope.CleanupTimeout(time.Second))
+		s.OnFailure(r.ok("rollback"))
+		s.DeferContext(func(context.Context) error { runtime.Goexit(); return nil })
+		assert.Equal(t, "goexit", inGoroutine(func() { _ = s.Close() }))
+		assert.Equal(t, []string{"rollback"}, r.log())
+	})
+}
+
+// A panic in an abandoned cleanup crashes the program once the cleanup gets
+// to it, like a panic in any goroutine.
+func TestPanicInAnAbandonedCleanupCrashesTheProgram(t *testing.T) {
+	if isCrashChild() {
+		release := make(chan struct{})
+		s := scope.New(scope.CleanupTimeout(10 * time.Millisecond))
+		s.DeferContext(func(context.Context) error { <-release; panic("late bug") })
+		err := s.Close()
+		fmt.Fprintln(os.Stderr, "Close returned:", errors.Is(err, scope.ErrCleanupTimeout))
+		close(release)
+		time.Sleep(10 * time.Second)
+		return
+	}
+	stderr := crashChild(t, "TestPanicInAnAbandonedCleanupCrashesTheProgram")
+	assert.Contains(t, stderr, "Close returned: true")
+	assert.Contains(t, stderr, "panic: late bug")
+	assert.Contains(t, stderr, "timeout_test.go:", "with the line that panicked")
 }

@@ -123,11 +123,12 @@ type Cache[K comparable, V any] struct {
 	pushes uint64 // orders equal deadlines in the queue
 	stats  Stats
 	// kept holds close errors that no handler has seen, for Close.
-	kept        closing.Errors
-	janitor     bool
-	janitorDone chan struct{} // closed when the running janitor exits
-	expired     []*handleEntry[K, V]
-	closeDone   chan struct{} // closed when the first Close returns
+	kept          closing.Errors
+	janitor       bool
+	janitorDone   chan struct{} // closed when the running janitor exits
+	expired       []*handleEntry[K, V]
+	closeDone     chan struct{} // closed when the first Close returns
+	closeReturned bool          // a Close has returned: kept errors would never be seen
 	// closeAgain is set when a Close was cut short by a panicking or
 	// exiting Close callback: the next Close does the work again.
 	closeAgain bool
@@ -176,7 +177,11 @@ const (
 	closedIdle closeReason = iota
 	closedMaxOpen
 	closedMaxIdle
-	closedShutdown // by or during Cache.Close
+	closedShutdown // by Cache.Close, which returns the errors
+	// closedLate is a close the closed cache makes outside Cache.Close: a
+	// last release, an Open that finished after Close began. Its error
+	// is kept for Cache.Close, or logged once Close has returned.
+	closedLate
 )
 
 // New returns an empty cache configured by cfg. It returns an error
@@ -320,7 +325,7 @@ func (h *Cache[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace) 
 		e.value = v
 		h.failOpenLocked(e, ErrClosed, false)
 		h.mu.Unlock()
-		h.closeEntry(e, closedShutdown)
+		h.closeEntry(e, closedLate)
 		return Ref[K, V]{}, ErrClosed
 	}
 	e.value = v
@@ -430,7 +435,7 @@ func (h *Cache[K, V]) releaseSlow(e *handleEntry[K, V]) {
 		h.mu.Unlock()
 		return
 	}
-	reason := closedShutdown
+	reason := closedLate
 	switch {
 	case h.closed.Load():
 	case h.cfg.MaxOpen > 0 && h.open.Load() > int64(h.cfg.MaxOpen):
@@ -475,14 +480,18 @@ func (h *Cache[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (err 
 		case closedMaxIdle:
 			h.stats.MaxIdleEvictions++
 		}
+		var log func()
 		if err != nil {
 			h.stats.CloseErrors++
 			if reason != closedShutdown && h.cfg.OnCloseError == nil && h.cfg.Logger == nil {
-				h.kept.Add(err)
+				log = h.keepLocked(err)
 			}
 		}
 		h.decOpenLocked()
 		h.mu.Unlock()
+		if log != nil {
+			log()
+		}
 	}()
 	cerr := h.closeFn(e.value)
 	if cerr == nil {
@@ -495,6 +504,18 @@ func (h *Cache[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (err 
 		h.cfg.Logger.Error("handles: closing handle failed", "key", e.key, "error", cerr)
 	}
 	return fmt.Errorf("handles: close handle %v: %w", e.key, cerr)
+}
+
+// keepLocked keeps err, which no handler or Logger has seen, for Close to
+// return. Once Close has returned, nothing would ever return it: it goes to
+// slog.Default instead, through the func returned for the caller to call
+// once it has let go of h.mu. Caller must hold h.mu.
+func (h *Cache[K, V]) keepLocked(err error) (log func()) {
+	if !h.closeReturned {
+		h.kept.Add(err)
+		return nil
+	}
+	return func() { slog.Default().Error("handles: error after Close returned", "error", err) }
 }
 
 // closeAll closes the handles of doomed, which the caller took out of the
@@ -527,17 +548,21 @@ func (h *Cache[K, V]) closeReported(e *handleEntry[K, V], reason closeReason) {
 		return // closeEntry kept or reported err
 	}
 	logger := h.cfg.Logger
+	var log func()
 	h.mu.Lock()
 	switch {
 	case pe != nil:
 		h.stats.Panics++
 		if logger == nil {
-			h.kept.Add(pe)
+			log = h.keepLocked(pe)
 		}
 	case h.cfg.OnCloseError == nil && logger == nil:
-		h.kept.Add(err)
+		log = h.keepLocked(err)
 	}
 	h.mu.Unlock()
+	if log != nil {
+		log()
+	}
 	if pe != nil && logger != nil { // logged without the lock
 		logger.Error("handles: callback panicked on the janitor", "error", pe)
 	}

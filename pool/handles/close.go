@@ -56,11 +56,13 @@ func (h *Cache[K, V]) Close(ctx context.Context) error {
 	h.closeDone = make(chan struct{})
 	normal := false
 	defer func() {
+		h.mu.Lock()
 		if !normal { // a Close callback panicked: the next Close starts over
-			h.mu.Lock()
 			h.closeAgain, h.drained = true, nil
-			h.mu.Unlock()
+		} else {
+			h.closeReturned = true
 		}
+		h.mu.Unlock()
 		close(h.closeDone)
 	}()
 	var idle []*handleEntry[K, V]

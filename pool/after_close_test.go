@@ -1,0 +1,75 @@
+package pool_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reclaim-go/reclaim/pool"
+)
+
+// syncBuffer is a bytes.Buffer safe for the goroutines that log to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// logDefaultTo sends slog.Default to w for the rest of the test.
+func logDefaultTo(t *testing.T, w *syncBuffer) {
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(w, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+}
+
+// Found by the soak (internal/soak): an Open that outlived Close returned a
+// resource whose Close failed, and with no Logger the error was kept for a
+// Close that had already returned, where nobody would ever see it.
+func TestPoolErrorAfterCloseReturnedGoesToTheDefaultLogger(t *testing.T) {
+	var logs syncBuffer
+	logDefaultTo(t, &logs)
+	release := make(chan struct{})
+	opened := make(chan struct{})
+	p, err := pool.New(pool.Config[*lateConn]{
+		Open: func(context.Context) (*lateConn, error) {
+			close(opened)
+			<-release // a dial that ignores its context
+			return &lateConn{}, nil
+		},
+		Close:   func(*lateConn) error { return errors.New("late close failed") },
+		MaxSize: 1,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	_, err = p.Acquire(ctx)
+	cancel()
+	require.Error(t, err)
+	<-opened
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Millisecond)
+	_ = p.Close(ctx) // gives up on the deaf Open at its deadline
+	cancel()
+	close(release) // the Open lands in the closed pool, which destroys it
+	require.Eventually(t, func() bool { return bytes.Contains([]byte(logs.String()), []byte("late close failed")) },
+		5*time.Second, time.Millisecond)
+	assert.Contains(t, logs.String(), "pool: error after Close returned")
+}
+
+type lateConn struct{ _ int }
