@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"regexp"
@@ -90,6 +91,11 @@ func soak(t *testing.T, seed uint64, d time.Duration) report {
 		logs:     map[string]*opLog{},
 	}
 	srv := newServer(t)
+	// What a pool or cache logs to the default logger (background Open
+	// failures, errors after Close returned) is seen there.
+	prevLog := slog.Default()
+	slog.SetDefault(slog.New(observer{r}))
+	defer slog.SetDefault(prevLog)
 
 	var wg sync.WaitGroup
 	for i, w := range []struct {
