@@ -40,7 +40,11 @@ func RecordSites(on bool) Option {
 // and if the cleanup has still not returned, it is abandoned: the unwinding
 // goes on without it and the error names it ([*CleanupError] wrapping
 // [ErrCleanupTimeout] and [context.DeadlineExceeded]). [Handle.Run] and a
-// cleanup registered after Close are bounded the same way.
+// cleanup registered after Close are bounded the same way. However early
+// its deadline, a cleanup is waited for at least 10 ms, so that one reached
+// after CloseContext's deadline passed, which starts with a done context,
+// can still return its own result (or panic in the caller) instead of
+// being abandoned before it ran.
 //
 // Such a cleanup runs in a goroutine of its own so that it can be
 // abandoned. If it ends in time it ends as if it had run in place: its

@@ -23,6 +23,9 @@ const (
 	timedAbandoned
 )
 
+// minTimedWait is the least a timed cleanup is waited for.
+const minTimedWait = 10 * time.Millisecond
+
 type timedEnd uint8
 
 const (
@@ -40,6 +43,10 @@ const (
 //
 // A cleanup that ends in time ends as if it had run in the caller: its
 // error is returned, its panic is raised and its runtime.Goexit is repeated.
+// However early its deadline, a cleanup gets at least minTimedWait to end:
+// one reached after CloseContext's deadline passed starts with a done
+// context, and one that honours it must get to return (or panic) in the
+// caller rather than be abandoned before it ran.
 func runWithTimeout(ctx context.Context, e *entry, d time.Duration) error {
 	cctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -47,7 +54,7 @@ func runWithTimeout(ctx context.Context, e *entry, d time.Duration) error {
 	limit := time.Until(deadline)
 	r := &timedRun{done: make(chan struct{})}
 	go r.run(cctx, e.c.(ctxFunc))
-	t := time.NewTimer(time.Until(deadline))
+	t := time.NewTimer(max(limit, minTimedWait))
 	defer t.Stop()
 	select {
 	case <-r.done:
