@@ -62,13 +62,11 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 	p.closeDone = make(chan struct{})
 	normal := false
 	defer func() {
-		p.mu.Lock()
 		if !normal { // a Close callback panicked: the next Close starts over
+			p.mu.Lock()
 			p.closeAgain, p.drained = true, nil
-		} else {
-			p.closeReturned = true
+			p.mu.Unlock()
 		}
-		p.mu.Unlock()
 		close(p.closeDone)
 	}()
 	for w := p.waiters.popFront(); w != nil; w = p.waiters.popFront() {
@@ -104,6 +102,9 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 
 	p.mu.Lock()
 	errs = append(errs, p.kept.Take("pool", "errors closing resources")...)
+	// From here on nothing would return a kept error: in the same critical
+	// section as the Take, so that none falls in between.
+	p.closeReturned = true
 	p.mu.Unlock()
 	normal = true
 	return multierr.Combine(errs...)

@@ -56,13 +56,11 @@ func (h *Cache[K, V]) Close(ctx context.Context) error {
 	h.closeDone = make(chan struct{})
 	normal := false
 	defer func() {
-		h.mu.Lock()
 		if !normal { // a Close callback panicked: the next Close starts over
+			h.mu.Lock()
 			h.closeAgain, h.drained = true, nil
-		} else {
-			h.closeReturned = true
+			h.mu.Unlock()
 		}
-		h.mu.Unlock()
 		close(h.closeDone)
 	}()
 	var idle []*handleEntry[K, V]
@@ -96,6 +94,9 @@ func (h *Cache[K, V]) Close(ctx context.Context) error {
 	}
 	h.mu.Lock()
 	errs = append(errs, h.kept.Take("handles", "handle close errors")...)
+	// From here on nothing would return a kept error: in the same critical
+	// section as the Take, so that none falls in between.
+	h.closeReturned = true
 	h.mu.Unlock()
 	normal = true
 	return multierr.Combine(errs...)
