@@ -73,3 +73,24 @@ func TestPoolErrorAfterCloseReturnedGoesToTheDefaultLogger(t *testing.T) {
 }
 
 type lateConn struct{ _ int }
+
+// Found by the soak (internal/soak): a lease given back while Close waited
+// for it was destroyed with Close's own reason, so its Close error was
+// neither kept nor returned, and Release has no error to return it with.
+func TestPoolCloseReturnsTheErrorOfALeaseGivenBackWhileItWaits(t *testing.T) {
+	p, err := pool.New(pool.Config[*lateConn]{
+		Open:    func(context.Context) (*lateConn, error) { return &lateConn{}, nil },
+		Close:   func(*lateConn) error { return errors.New("flush on close failed") },
+		MaxSize: 1,
+	})
+	require.NoError(t, err)
+	l, err := p.Acquire(context.Background())
+	require.NoError(t, err)
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close(context.Background()) }()
+	require.Eventually(t, func() bool { _, e := p.Acquire(context.Background()); return errors.Is(e, pool.ErrClosed) },
+		5*time.Second, time.Millisecond, "Close has begun")
+	l.Release() // given back while Close waits: destroyed now
+	err = <-closed
+	assert.ErrorContains(t, err, "flush on close failed", "Close returns the error of the destruction it waited for")
+}

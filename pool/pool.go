@@ -131,8 +131,12 @@ const (
 	destroyLifetime
 	destroyHealthCheck
 	destroyExplicit
-	destroyClose
+	destroyClose // by Pool.Close, which returns the errors
 	destroyDropped
+	// destroyLate is a destruction the closed pool makes outside Close:
+	// a lease given back, a health check that spanned Close's start. Its
+	// error is kept for Close, or logged once Close has returned.
+	destroyLate
 )
 
 // New returns a pool configured by cfg, or an error naming the first
@@ -276,7 +280,7 @@ func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace 
 			}
 			if p.closed { // Close began during the check: lend nothing more
 				p.leased--
-				p.retireLocked(s, destroyClose)
+				p.retireLocked(s, destroyLate)
 				p.mu.Unlock()
 				p.destroy(s)
 				return Lease[T]{}, ErrClosed
@@ -465,7 +469,7 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 	case destroy:
 		reason = destroyExplicit
 	case p.closed:
-		reason = destroyClose
+		reason = destroyLate
 	case s.expires != 0 && now >= s.expires:
 		reason = destroyLifetime
 	case p.putLocked(s, now):

@@ -58,7 +58,7 @@ func (p *Pool[T]) opened(v T, err error, pe *PanicError) {
 	s := &poolSlot[T]{p: p, value: v}
 	p.addLocked(s, now)
 	if p.closed {
-		p.retireLocked(s, destroyClose)
+		p.retireLocked(s, destroyLate)
 		p.mu.Unlock()
 		p.destroyReported(s)
 		return

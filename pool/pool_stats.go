@@ -109,7 +109,7 @@ func (s *Stats) countDestroy(r destroyReason) {
 		s.DestroyedHealthCheck++
 	case destroyExplicit:
 		s.DestroyedExplicit++
-	case destroyClose:
+	case destroyClose, destroyLate:
 		s.DestroyedClose++
 	case destroyDropped:
 		s.DestroyedDropped++
