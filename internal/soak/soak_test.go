@@ -287,6 +287,9 @@ func (r *run) counted(err error, prefix string) {
 		if n == 0 {
 			return
 		}
+		if e.Kind == fault.Error && strings.HasSuffix(e.Site, ".Open") {
+			continue // an Open error goes to a caller; see poolWorkload
+		}
 		r.in.Observe(e)
 		n--
 	}
