@@ -122,14 +122,23 @@ func lifecycleWorkload(r *run, w *worker) {
 	var outcomes []fault.Outcome
 	switch ending {
 	case byStop:
+		var startErr error
 		outcomes = append(outcomes, r.within(w, prefix+" Start", time.Duration(n)*startTimeout+stopBudget, func() {
-			r.in.Observe(g.Start(context.Background()))
+			startErr = g.Start(context.Background())
+			r.in.Observe(startErr)
 		}))
 		time.Sleep(wait)
 		outcomes = append(outcomes, r.within(w, prefix+" Stop", stopBudget, func() {
 			ctx, cancel := context.WithTimeout(context.Background(), stopBudget)
 			defer cancel()
-			r.in.Observe(g.Stop(ctx))
+			err := g.Stop(ctx)
+			if startErr != nil {
+				// After a failed Start, Stop returns the group's result,
+				// which tells the start's failure again.
+				r.in.Logged(err)
+			} else {
+				r.in.Observe(err)
+			}
 		}))
 	default:
 		ctx, cancel := context.WithCancel(context.Background())
@@ -193,9 +202,7 @@ func lifecycleWorkload(r *run, w *worker) {
 	// handled by restarting: that is what the policy is for.
 	for _, site := range restarted {
 		for _, e := range r.in.Pending(func(s string) bool { return s == site }) {
-			if e.Kind == fault.Error {
-				r.in.Observe(e)
-			}
+			r.in.Observe(e) // an error or a panic, either is a failure
 		}
 	}
 	r.settle(w, prefix, outcomes...)
