@@ -113,9 +113,10 @@
 // that has not returned by then is abandoned, named in the error, and the
 // unwinding goes on; the same holds for [Handle.Run] and for a cleanup
 // registered after Close. An abandoned cleanup's goroutine lives on until
-// the cleanup returns, and may overlap the older cleanups; its late error is
-// dropped, and a late panic crashes the program like a panic in any other
-// goroutine. Without CleanupTimeout a cleanup that ignores its context is
+// the cleanup returns, and may overlap the older cleanups; its late error or
+// panic is reported to slog.Default (with the panic's stack), not raised:
+// whether a cleanup is abandoned can depend on scheduling, which must not
+// decide whether the program crashes. Without CleanupTimeout a cleanup that ignores its context is
 // waited for.
 //
 // # Errors

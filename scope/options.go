@@ -50,8 +50,8 @@ func RecordSites(on bool) Option {
 // abandoned. If it ends in time it ends as if it had run in place: its
 // error is reported, its panic raised, its runtime.Goexit repeated in the
 // closing goroutine (failing the unwinding). An abandoned one runs on until
-// it returns, possibly while older cleanups run; its late error is dropped,
-// and a late panic crashes the program, as a panic in any goroutine does.
+// it returns, possibly while older cleanups run; its late error or panic is
+// reported to slog.Default, with the panic's stack, rather than raised.
 // d <= 0, the default, means no deadline but the context's, and a cleanup
 // that ignores its context is waited for.
 func CleanupTimeout(d time.Duration) Option {

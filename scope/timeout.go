@@ -2,7 +2,9 @@ package scope
 
 import (
 	"context"
+	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 )
@@ -38,8 +40,8 @@ const (
 // of ctx's and d from now, and stops waiting for it once that deadline has
 // passed, so that one hung cleanup (a Shutdown that ignores its context)
 // cannot stall the whole unwinding. An abandoned cleanup's goroutine runs on
-// until the cleanup returns; if it then panics, the panic crashes the
-// program, as in any goroutine, rather than being lost.
+// until the cleanup returns; what it then returns or panics with is
+// reported to slog.Default rather than lost (see reportLate).
 //
 // A cleanup that ends in time ends as if it had run in the caller: its
 // error is returned, its panic is raised and its runtime.Goexit is repeated.
@@ -87,12 +89,27 @@ func (r *timedRun) run(ctx context.Context, f ctxFunc) {
 			close(r.done)
 			return
 		}
-		// Abandoned: nobody will read the result. A panic must not be lost;
-		// raised here, inside the deferred call, it keeps its stack.
-		if r.end == timedPanicked {
-			panic(r.pv)
-		}
+		// Abandoned: nobody will read the result, so it is reported.
+		r.reportLate(f)
 	}()
 	r.err = f(ctx)
 	returned = true
+}
+
+// reportLate reports what an abandoned cleanup ended with, once it ends: an
+// error or a panic (with the stack that panicked, as this runs in the
+// deferred call that recovered it). A late panic is not raised: Close has
+// returned, and whether a cleanup is abandoned can depend on scheduling
+// (one started late on a loaded machine), which must not decide whether
+// the program crashes. A late Goexit ends the goroutine, as it asked.
+func (r *timedRun) reportLate(f ctxFunc) {
+	name := cleanupName(f)
+	switch {
+	case r.end == timedPanicked:
+		slog.Default().Error("scope: a cleanup abandoned by CleanupTimeout panicked",
+			"cleanup", name, "panic", r.pv, "stack", string(debug.Stack()))
+	case r.end == timedReturned && r.err != nil:
+		slog.Default().Error("scope: a cleanup abandoned by CleanupTimeout failed",
+			"cleanup", name, "error", r.err)
+	}
 }

@@ -3,9 +3,10 @@ package scope_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
+	"log/slog"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -150,21 +151,56 @@ func TestGoexitInATimedCleanupFailsTheUnwindingAndReachesTheCaller(t *testing.T)
 	})
 }
 
-// A panic in an abandoned cleanup crashes the program once the cleanup gets
-// to it, like a panic in any goroutine.
-func TestPanicInAnAbandonedCleanupCrashesTheProgram(t *testing.T) {
-	if isCrashChild() {
-		release := make(chan struct{})
-		s := scope.New(scope.CleanupTimeout(10 * time.Millisecond))
-		s.DeferContext(func(context.Context) error { <-release; panic("late bug") })
-		err := s.Close()
-		fmt.Fprintln(os.Stderr, "Close returned:", errors.Is(err, scope.ErrCleanupTimeout))
-		close(release)
-		time.Sleep(10 * time.Second)
-		return
-	}
-	stderr := crashChild(t, "TestPanicInAnAbandonedCleanupCrashesTheProgram")
-	assert.Contains(t, stderr, "Close returned: true")
-	assert.Contains(t, stderr, "panic: late bug")
-	assert.Contains(t, stderr, "timeout_test.go:", "with the line that panicked")
+// A panic in an abandoned cleanup is reported once the cleanup gets to it,
+// with the stack that panicked, and so is a late error; neither is raised,
+// since whether a cleanup is abandoned can depend on scheduling. (Found by
+// the soak, internal/soak: under load, a prompt panic in a cleanup started
+// after its deadline crashed the whole program.)
+func TestPanicInAnAbandonedCleanupIsReported(t *testing.T) {
+	var logs lockedBuffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	defer slog.SetDefault(prev)
+
+	release, ended := make(chan struct{}), make(chan struct{}, 2)
+	s := scope.New(scope.CleanupTimeout(10 * time.Millisecond))
+	s.DeferContext(func(context.Context) error {
+		defer func() { ended <- struct{}{} }()
+		<-release
+		panic("late bug")
+	})
+	s.DeferContext(func(context.Context) error {
+		defer func() { ended <- struct{}{} }()
+		<-release
+		return errors.New("late flush failed")
+	})
+	err := s.Close()
+	assert.ErrorIs(t, err, scope.ErrCleanupTimeout)
+	close(release)
+	<-ended
+	<-ended
+	require.Eventually(t, func() bool {
+		l := logs.String()
+		return strings.Contains(l, "late bug") && strings.Contains(l, "late flush failed")
+	}, 5*time.Second, time.Millisecond)
+	assert.Contains(t, logs.String(), "abandoned by CleanupTimeout panicked")
+	assert.Contains(t, logs.String(), "timeout_test.go:", "with the line that panicked")
+}
+
+// lockedBuffer is a strings.Builder safe for the goroutines that log to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
