@@ -49,6 +49,7 @@ func retryWorkload(r *run, w *worker, srv *server) {
 		}
 	}
 	withCleanup := w.rng.IntN(2) == 0
+	releaseFirst := w.rng.IntN(2) == 0
 	w.logf("%s: %+v cleanup=%v", prefix, p, withCleanup)
 
 	var conn net.Conn
@@ -66,9 +67,16 @@ func retryWorkload(r *run, w *worker, srv *server) {
 			if err != nil {
 				return nil, err
 			}
-			a.Scope().OnFailure(c.Close)
+			// Either order: a discarded connection is closed whatever the
+			// place of its release among the attempt's cleanups.
+			if !releaseFirst {
+				a.Scope().OnFailure(c.Close)
+			}
 			if withCleanup {
 				a.Scope().DeferContext(func(ctx context.Context) error { return w.do(r, ctx, name("cleanup")) })
+			}
+			if releaseFirst {
+				a.Scope().OnFailure(c.Close)
 			}
 			if _, err := c.Write([]byte{1}); err != nil {
 				return nil, err

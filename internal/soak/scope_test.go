@@ -119,6 +119,16 @@ func scopeWorkload(r *run, w *worker) {
 	}
 	r.settle(w, prefix, outcomes...)
 
+	// An abandoned cleanup may not have started yet (its goroutine was not
+	// scheduled before its deadline): it runs, late, all the same.
+	waitFor(time.Second, func() bool {
+		for i := range n {
+			if !failureOnly[i] && ran[i].Load() == 0 {
+				return false
+			}
+		}
+		return true
+	})
 	for i := range n {
 		got := ran[i].Load()
 		switch {
