@@ -175,8 +175,18 @@ func TestGivingUpBeforeTheDeadlineMapsToGatewayTimeout(t *testing.T) {
 // attempt's context, unless the attempt kept it with Release; then its
 // body reads in full after Value returned, until the caller releases it.
 func TestAResponseKeptWithReleaseIsReadAfterValue(t *testing.T) {
-	body := strings.Repeat("reclaim ", 1<<17) // 1 MiB: more than the socket buffers
+	body := strings.Repeat("reclaim ", 1<<17)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("hold") {
+			// Half a body, then nothing until the client goes away: the
+			// body can only end by the client's cancellation, whatever the
+			// socket buffers hold (a whole body written at once may have
+			// arrived before the attempt ended).
+			_, _ = io.WriteString(w, body[:len(body)/2])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
 		_, _ = io.WriteString(w, body)
 	}))
 	defer srv.Close()
@@ -186,7 +196,11 @@ func TestAResponseKeptWithReleaseIsReadAfterValue(t *testing.T) {
 		var ctx context.Context
 		resp, err := retry.Value(context.Background(), fast, func(a *retry.Attempt) (*http.Response, error) {
 			ctx = a.Context()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+			url := srv.URL
+			if !keep {
+				url += "?hold=1"
+			}
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 			require.NoError(t, err)
 			resp, err := srv.Client().Do(req)
 			if err != nil {

@@ -21,6 +21,7 @@ func (f optionFunc) apply(o *options) { f(o) }
 // [Scope.Release] makes from it.
 type options struct {
 	sites          bool
+	holdFailures   bool
 	cleanupTimeout time.Duration
 	leaks          LeakLevel
 	onLeak         func(Leak)
@@ -32,6 +33,20 @@ type options struct {
 // allocation; it is off by default.
 func RecordSites(on bool) Option {
 	return optionFunc(func(o *options) { o.sites = on })
+}
+
+// HoldFailureCleanups makes the failure-only cleanups ([Scope.OnFailure])
+// that the unwinding reaches before anything failed wait instead of being
+// dropped: if a cleanup fails later in the same unwinding, they run at its
+// end, newest first. By default a failure makes only the failure-only
+// cleanups older than it run, which suits rollbacks that undo what older
+// cleanups would otherwise keep. Hold them when a failure-only cleanup
+// releases what a successful close would hand over, and a failing cleanup
+// anywhere means nothing is handed over: retry's attempts use it, so that a
+// value discarded because its attempt's cleanup failed is released
+// whatever the order of registration.
+func HoldFailureCleanups(on bool) Option {
+	return optionFunc(func(o *options) { o.holdFailures = on })
 }
 
 // CleanupTimeout gives every [Scope.DeferContext] cleanup its own deadline:

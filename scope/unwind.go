@@ -40,6 +40,9 @@ type unwinder struct {
 	inl  int     // the batch's first entries are the Scope's inline[:inl]
 	over []entry // the rest
 	next int     // index of the next entry to run, counting down; -1 when done
+
+	hold bool    // HoldFailureCleanups
+	held []entry // failure-only entries passed before anything failed, newest first
 }
 
 // close runs the cleanups and returns their combined error, unless a
@@ -70,7 +73,8 @@ func (s *Scope) close(ctx context.Context, failed bool, errp *error, own any) er
 	}
 	s.state = closing
 	s.closer = goid.Current()
-	u := unwinder{ctx: ctx, timeout: s.timeout(), failed: s.failed || failed, next: -1}
+	u := unwinder{ctx: ctx, timeout: s.timeout(), failed: s.failed || failed, next: -1,
+		hold: s.opts != nil && s.opts.holdFailures}
 	if own != nil {
 		u.pv, u.panicked, u.own = own, true, true
 	}
@@ -84,10 +88,19 @@ func (s *Scope) close(ctx context.Context, failed bool, errp *error, own any) er
 	return u.err
 }
 
-// unwindLocked runs batches until the stack stays empty. Caller must hold
-// s.mu; it is released while cleanups run and held again on return.
+// unwindLocked runs batches until the stack stays empty, then, if the
+// unwinding failed, the failure-only cleanups it held back. Caller must
+// hold s.mu; it is released while cleanups run and held again on return.
 func (s *Scope) unwindLocked(u *unwinder, errp *error) {
-	for s.n > 0 {
+	for s.n > 0 || (u.failed && len(u.held) > 0) {
+		if s.n == 0 {
+			// The stack is empty and is sorted oldest first: put the held
+			// entries back in that order, to run newest first.
+			for i := len(u.held) - 1; i >= 0; i-- {
+				s.appendLocked(u.held[i])
+			}
+			u.held = nil
+		}
 		u.inl = 0
 		if !s.inlineTaken {
 			// From now on registrations go to overflow, and only this
@@ -188,6 +201,9 @@ func (u *unwinder) runSome(s *Scope, errp *error) {
 		ent := *e
 		*e = entry{} // the closed scope must not keep the resource reachable
 		if ent.kind() == kindFailure && !u.failed {
+			if u.hold {
+				u.held = append(u.held, ent)
+			}
 			continue
 		}
 		var err error

@@ -40,6 +40,7 @@ type result struct {
 	passed, failed bool
 	skips          []string // the reason of each skip
 	output         []string // the output of the latest run of the test
+	failOutput     []string // the output of the latest run that failed
 }
 
 type key struct{ pkg, test string }
@@ -138,6 +139,7 @@ func readRun(name string, results map[key]*result) error {
 			r.passed = true
 		case "fail":
 			r.failed = true
+			r.failOutput = append([]string(nil), r.output...)
 		case "skip":
 			r.skips = append(r.skips, skipReason(r.output))
 		}
@@ -195,7 +197,7 @@ func failures(results map[key]*result) []string {
 	var out []string
 	for _, k := range sortedKeys(results) {
 		if r := results[k]; r.failed {
-			out = append(out, fmt.Sprintf("FAIL %s %s:\n%s", k.pkg, k.test, strings.Join(r.output, "")))
+			out = append(out, fmt.Sprintf("FAIL %s %s:\n%s", k.pkg, k.test, strings.Join(r.failOutput, "")))
 		}
 	}
 	return out
