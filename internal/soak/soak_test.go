@@ -45,6 +45,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // three fixed seeds and one random seed, printed so that a failure can be
 // replayed.
 func TestSoak(t *testing.T) {
+	if !raceEnabled && *duration == 0 && *seedFlag == 0 {
+		// CI runs the short soak once, under -race; its run without the
+		// race detector (at two GOMAXPROCS) would only double its time.
+		t.Skip("the short soak runs under the race detector; set -soak.duration to run it without")
+	}
 	seeds := []uint64{1, 2, 3, rand.Uint64()}
 	each := 6 * time.Second
 	if *seedFlag != 0 {
