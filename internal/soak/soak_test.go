@@ -405,7 +405,6 @@ func (w *worker) doWithoutContext(r *run, site string) error {
 	return r.in.PerformWithoutContext(site, w.kind(r))
 }
 
-
 // resourceFDs lists the process's descriptors that are sockets or files
 // (not pipes, devices or the runtime's own), with what they point to.
 func resourceFDs() []string {
