@@ -88,10 +88,10 @@ func scopeWorkload(r *run, w *worker) {
 	}
 
 	closers := 1 + w.rng.IntN(3)
+	// A cleanup ends by perCallback at the latest: a timed one at its
+	// CleanupTimeout (or 10 ms past a passed deadline), one without a
+	// context when its fault's bound ends.
 	limit := time.Duration(n) * perCallback
-	if timed {
-		limit = time.Duration(n) * cleanupTimeout
-	}
 	w.logf("%s: %d cleanups, %d closers, CleanupTimeout %v", prefix, n, closers, timed)
 	outcomes := make([]fault.Outcome, closers)
 	var wg sync.WaitGroup

@@ -243,15 +243,17 @@ func (r *run) within(w *worker, what string, limit time.Duration, fn func()) fau
 	start := time.Now()
 	var late *time.Timer
 	if limit > 0 {
-		// Report a hang while it happens: the soak's own deadline then
-		// prints this worker's log.
+		// Log a hang while it happens: if fn never returns, the soak's
+		// own deadline prints this log.
 		late = time.AfterFunc(limit+slack, func() {
-			r.violate(w.name, "%s did not return within its deadline %v plus %v slack", what, limit, slack)
+			w.logf("%s still running after its deadline %v plus %v slack", what, limit, slack)
 		})
 	}
 	o := fault.Call(fn)
 	if late != nil && !late.Stop() {
-		w.logf("%s returned late, after %v", what, time.Since(start).Round(time.Millisecond))
+		took := time.Since(start)
+		w.logf("%s returned late, after %v", what, took.Round(time.Millisecond))
+		r.violate(w.name, "%s took %v, over its deadline %v plus %v slack", what, took.Round(time.Millisecond), limit, slack)
 	}
 	if o.Panicked {
 		r.in.Recovered(o.Recovered)
