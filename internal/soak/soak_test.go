@@ -33,7 +33,7 @@ var (
 // slack is how much longer than its deadline a Close or Stop may take: the
 // time to notice the deadline, run what must run after it, and be
 // scheduled on a loaded 2-core machine under the race detector.
-const slack = 500 * time.Millisecond
+const slack = time.Second
 
 // hangTimeout is how long after its end a soak waits for its workers before
 // it declares a hang and prints every worker's log and every goroutine.
