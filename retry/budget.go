@@ -42,7 +42,7 @@ const maxBudgetTokens = 1 << 40
 // not positive or tokenRatio is not in (0, maxTokens]: a budget is
 // configured once, with constants.
 func NewBudget(maxTokens int, tokenRatio float64) *Budget {
-	if maxTokens <= 0 || maxTokens > maxBudgetTokens {
+	if maxTokens <= 0 || int64(maxTokens) > maxBudgetTokens {
 		panic(fmt.Sprintf("retry: NewBudget: maxTokens %d must be in [1, 2^40]", maxTokens))
 	}
 	ratio := math.Round(tokenRatio * 1000)
