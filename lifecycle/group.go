@@ -155,6 +155,17 @@ func (g *Group) log(level slog.Level, msg string, args ...any) {
 	}
 }
 
+// logLost reports an error that no result can carry any more (the stop
+// that would have returned it has returned): to the Logger, or to
+// slog.Default when there is none, since a failure must not vanish.
+func (g *Group) logLost(msg string, args ...any) {
+	l := g.o().logger
+	if l == nil {
+		l = slog.Default()
+	}
+	l.Error(msg, args...)
+}
+
 // Add adds c to the group: Start will start it after the components added
 // before it, and Stop will stop it before them. Add returns [ErrStarted]
 // once Start has been called, [ErrStopped] if Stop was called first, and an
@@ -770,6 +781,10 @@ func (g *Group) stopLate(ctx context.Context, e *entry, slice time.Duration) {
 	switch {
 	case passed:
 		g.log(slog.LevelWarn, "abandoned start hook still running; stopping the components before it", "component", e.name)
+	case err != nil:
+		// The start already failed with a timeout; what the hook returned
+		// at last is the stop's to report, not to drop.
+		g.record(fmt.Errorf("lifecycle: component %q: abandoned start hook returned late: %w", e.name, err))
 	case err == nil:
 		rest := time.Duration(0)
 		if slice > 0 {

@@ -164,6 +164,20 @@ func (g *Group) lateStart(e *entry, err error) {
 	passed := e.passed
 	g.mu.Unlock()
 	if err != nil {
+		if passed {
+			// The stop went on without it: Stop's result takes the error
+			// while the stop runs; after that, only a log can.
+			g.mu.Lock()
+			kept := g.state != stopped
+			if kept {
+				g.errs = append(g.errs, fmt.Errorf("lifecycle: component %q: abandoned start hook returned late: %w", c.Name, err))
+			}
+			g.mu.Unlock()
+			if !kept {
+				g.logLost("lifecycle: abandoned start hook returned late", "component", c.Name, "err", err)
+				return
+			}
+		}
 		g.log(slog.LevelWarn, "abandoned start hook returned", "component", c.Name, "err", err)
 		return
 	}
@@ -187,13 +201,17 @@ func (g *Group) lateStart(e *entry, err error) {
 	}
 	err = invoke(c.Name, opStop, ctx, c.Stop)
 	g.mu.Lock()
-	if err != nil && g.state != stopped {
+	kept := err != nil && g.state != stopped
+	if kept {
 		g.errs = append(g.errs, err)
 	}
 	g.mu.Unlock()
-	if err != nil {
+	switch {
+	case err != nil && !kept:
+		g.logLost("lifecycle: late stop failed", "component", c.Name, "err", err)
+	case err != nil:
 		g.log(slog.LevelError, "late stop failed", "component", c.Name, "err", err)
-	} else {
+	default:
 		g.log(slog.LevelInfo, "component stopped", "component", c.Name)
 	}
 }
