@@ -39,7 +39,12 @@ func (r *run) settle(w *worker, prefix string, o ...fault.Outcome) {
 			return
 		}
 	}
-	for _, e := range pending {
+	// What a callback did at the very end of the operation may still be on
+	// its way to a log (a pool reports a late Close's panic after it
+	// returns): give it a moment before calling it swallowed.
+	mine := func(s string) bool { return strings.HasPrefix(s, prefix+".") }
+	waitFor(time.Second, func() bool { return len(r.in.Pending(mine)) == 0 })
+	for _, e := range r.in.Pending(mine) {
 		r.violate(w.name, "%s: injected %s #%d at %s was never observed (swallowed)", prefix, e.Kind, e.ID, e.Site)
 		r.in.Observe(e) // reported here, not again at the end
 	}
