@@ -88,17 +88,18 @@ type Pool[T any] struct {
 	// closeAgain is set when a Close was cut short by a panicking or
 	// exiting Close callback: the next Close does the work again.
 	closeAgain bool
-	// Hold times are sampled (see Stats.HoldDurations): a lease that is
-	// not timed reads no clock. warmupLeft counts the leases still to be
-	// timed before sampling starts, lastHold is the latest hold timed,
-	// recorded again for each lease that is not, and clockSeen is the
-	// latest clock reading, the start of a lease that is not timed.
-	// sample is the state of the generator that picks the leases to time,
-	// a xorshift: math/rand costs as much as the rest of the fast path.
-	warmupLeft int
-	lastHold   time.Duration
-	clockSeen  time.Duration
-	sample     uint32
+	// Hold and wait times are sampled (see Stats.HoldDurations and
+	// WaitDurations): a lease or a wait that is not timed reads no clock.
+	// holdWarmup and waitWarmup count those still to be timed before
+	// sampling starts; lastHold and lastWait are the latest timed, recorded
+	// again for each one that is not; clockSeen is the latest clock
+	// reading, the start of a lease that is not timed. sample is the state
+	// of the generator that picks what to time, a xorshift: math/rand
+	// costs as much as the rest of the fast path.
+	holdWarmup, waitWarmup int
+	lastHold, lastWait     time.Duration
+	clockSeen              time.Duration
+	sample                 uint32
 }
 
 // poolSlot holds one resource. A slot lives as long as its resource; the
@@ -174,7 +175,8 @@ func New[T any](cfg Config[T]) (*Pool[T], error) {
 		wake:            make(chan struct{}, 1),
 		backoff:         b,
 		epoch:           time.Now(),
-		warmupLeft:      holdWarmup,
+		holdWarmup:      sampleWarmup,
+		waitWarmup:      sampleWarmup,
 		sample:          rand.Uint32() | 1, // xorshift needs a state other than 0
 	}
 	if p.maxConstructing == 0 {
@@ -236,11 +238,11 @@ func (p *Pool[T]) Acquire(ctx context.Context) (Lease[T], error) {
 	p.mu.Lock()
 	// The fast path: an idle resource that needs no check. It waited no
 	// time, so it reads the clock only to time the lease (see
-	// timeLeaseLocked), to check a lifetime or to restore MinIdle. The
+	// sampleLocked), to check a lifetime or to restore MinIdle. The
 	// rest, rarer, is out of line in acquireLocked.
 	if n := len(p.idle); n > 0 && !p.closed && p.dropped == nil && p.cfg.HealthCheck == nil {
 		s := p.idle[n-1]
-		timed := p.timeLeaseLocked()
+		timed := p.sampleLocked(&p.holdWarmup)
 		now := p.clockSeen
 		if timed || s.expires != 0 || n <= p.cfg.MinIdle {
 			now = p.nowLocked()
@@ -339,7 +341,7 @@ func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace 
 		return Lease[T]{}, ErrBusy
 	}
 	w := p.waiterPool.Get().(*poolWaiter[T])
-	w.start, w.trace = start, trace
+	w.start, w.trace, w.timed = start, trace, p.sampleLocked(&p.waitWarmup)
 	p.waiters.pushBack(w)
 	p.fillLocked(ctx, now)
 	p.mu.Unlock()
@@ -432,11 +434,14 @@ func (p *Pool[T]) countAcquireLocked(waited time.Duration, queued bool) {
 }
 
 // handLocked lends s to w, the waiter just taken out of the queue, at
-// now, a clock reading. The caller wakes w, with w.serve. Caller must hold
-// p.mu.
+// now, a clock reading if w is timed. The caller wakes w, with w.serve.
+// Caller must hold p.mu.
 func (p *Pool[T]) handLocked(s *poolSlot[T], w *poolWaiter[T], now time.Duration) {
-	p.lendLocked(s, now, w.trace, true)
-	w.waited = now - w.start
+	if w.timed {
+		p.lastWait = now - w.start
+	}
+	w.waited = p.lastWait
+	p.lendLocked(s, now, w.trace, w.timed)
 	p.countAcquireLocked(w.waited, true)
 }
 
@@ -475,8 +480,8 @@ func (p *Pool[T]) idleLocked(s *poolSlot[T], now time.Duration) bool {
 // that was handed s after giving up: its acquisition is taken back.
 func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 	// The clock is read only when something needs it: a timed hold, the
-	// idle time, a lifetime, or a waiter's wait (read under the lock
-	// below, since only then is it known). s.timed and s.expires were
+	// idle time, a lifetime, or a timed wait (read under the lock below,
+	// since only then is it known). s.timed and s.expires were
 	// written before the lease reached its holder.
 	now, clocked := time.Duration(0), false
 	if s.timed || s.expires != 0 || p.cfg.MaxIdleTime > 0 || p.cfg.HealthCheck != nil || unused >= 0 {
@@ -524,7 +529,7 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 		reason = destroyLifetime
 	case p.waiters.n > 0:
 		w, kept = p.waiters.popFront(), true
-		if !clocked {
+		if w.timed && !clocked {
 			now = p.nowLocked()
 		}
 		p.handLocked(s, w, now)
@@ -558,23 +563,24 @@ func (p *Pool[T]) countHoldLocked(s *poolSlot[T], now time.Duration) {
 	p.stats.HoldDurations.add(p.lastHold)
 }
 
-// Hold times are sampled: the first holdWarmup leases of a pool are all
-// timed, and then one in holdSampleEvery, at random, unless LeakThreshold
-// is set. A clock read costs as much as the rest of an Acquire and
-// Release together.
+// Hold and wait times are sampled: a pool times its first sampleWarmup
+// leases, and its first sampleWarmup waits, then one in sampleEvery, at
+// random; every lease when LeakThreshold is set. A clock read costs as
+// much as the rest of an Acquire and Release together.
 const (
-	holdWarmup      = 64
-	holdSampleEvery = 16
+	sampleWarmup = 64
+	sampleEvery  = 16
 )
 
-// timeLeaseLocked reports whether the lease about to be lent from the
-// idle list is to be timed. Caller must hold p.mu.
-func (p *Pool[T]) timeLeaseLocked() bool {
+// sampleLocked reports whether the next lease, or wait, is to be timed;
+// warmup is the count of those still to be timed in full. Caller must
+// hold p.mu.
+func (p *Pool[T]) sampleLocked(warmup *int) bool {
 	if p.track {
 		return true
 	}
-	if p.warmupLeft > 0 {
-		p.warmupLeft--
+	if *warmup > 0 {
+		*warmup--
 		return true
 	}
 	x := p.sample
@@ -582,7 +588,7 @@ func (p *Pool[T]) timeLeaseLocked() bool {
 	x ^= x >> 17
 	x ^= x << 5
 	p.sample = x
-	return x%holdSampleEvery == 0
+	return x%sampleEvery == 0
 }
 
 // nowLocked reads the clock, and keeps the reading as the start of the

@@ -51,7 +51,7 @@ func TestPoolHoldDurationsSampledMatchTheExactDistribution(t *testing.T) {
 		}
 		got := p.Stats().HoldDurations
 		require.EqualValues(t, leases, got.Count(), "Count is exact")
-		assert.InEpsilon(t, float64(exact.h.Sum), float64(got.Sum), 0.1, "Sum")
+		assert.InEpsilon(t, float64(exact.h.Sum), float64(got.Sum), 0.15, "Sum: a sample of some 12,000")
 		for i := range got.Counts {
 			want := float64(exact.h.Counts[i]) / leases
 			assert.InDelta(t, want, float64(got.Counts[i])/leases, 0.04, "share of bucket %d", i)
@@ -65,19 +65,75 @@ func TestPoolHoldDurationsSampledMatchTheExactDistribution(t *testing.T) {
 	})
 }
 
-func TestPoolHoldDurationsAreExactForTheFirstLeases(t *testing.T) {
+func TestPoolWaitDurationsSampledMatchTheExactDistribution(t *testing.T) {
+	const waits = 200_000
 	synctest.Test(t, func(t *testing.T) {
 		p := newTestPool(t, &resFactory{}, pool.Config[*poolRes]{MaxSize: 1})
 		defer closePool(t, p)
 		var exact exactHistogram
+		exact.add(0) // the first Acquire's construction takes no time in the bubble
+		l := mustAcquire(t, p)
+		for range waits {
+			d := 100*time.Microsecond + rand.N(400*time.Microsecond)
+			if rand.N(4) == 0 {
+				d = 10*time.Millisecond + rand.N(90*time.Millisecond)
+			}
+			done := acquireAsync(context.Background(), p)
+			time.Sleep(d) // the next Acquire waits for d
+			synctest.Wait()
+			l.Release()
+			r := <-done
+			require.NoError(t, r.err)
+			l = r.l
+			exact.add(d)
+		}
+		l.Release()
+		st := p.Stats()
+		got := st.WaitDurations
+		require.EqualValues(t, waits+1, got.Count(), "Count is exact")
+		require.EqualValues(t, waits+1, st.Waits, "Waits is exact: the first Acquire waited for its construction")
+		assert.Equal(t, got.Sum, st.WaitTime)
+		assert.InEpsilon(t, float64(exact.h.Sum), float64(got.Sum), 0.15, "Sum: a sample of some 12,000")
+		for i := range got.Counts {
+			want := float64(exact.h.Counts[i]) / waits
+			assert.InDelta(t, want, float64(got.Counts[i])/waits, 0.04, "share of bucket %d", i)
+		}
+	})
+}
+
+func TestPoolHoldAndWaitDurationsAreExactForTheFirst64(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newTestPool(t, &resFactory{}, pool.Config[*poolRes]{MaxSize: 1})
+		defer closePool(t, p)
+		var holds, waits exactHistogram
 		for i := range 64 {
 			d := time.Duration(i+1) * time.Millisecond
 			l := mustAcquire(t, p)
 			time.Sleep(d)
 			l.Release()
-			exact.add(d)
+			holds.add(d)
+			waits.add(0)
 		}
-		assert.Equal(t, exact.h, p.Stats().HoldDurations)
+		l := mustAcquire(t, p)
+		waits.add(0)
+		for i := range 63 {
+			d := time.Duration(i+1) * time.Millisecond
+			done := acquireAsync(context.Background(), p)
+			time.Sleep(d)
+			synctest.Wait()
+			l.Release()
+			holds.add(d)
+			r := <-done
+			require.NoError(t, r.err)
+			l = r.l
+			waits.add(d)
+		}
+		l.Release()
+		holds.add(0)
+		st := p.Stats()
+		assert.Equal(t, holds.h, st.HoldDurations)
+		assert.Equal(t, waits.h, st.WaitDurations)
+		assert.Equal(t, waits.h.Sum, st.WaitTime)
 	})
 }
 

@@ -19,7 +19,8 @@ type poolWaiter[T any] struct {
 	prev, next *poolWaiter[T]
 	queued     bool
 	start      time.Duration // when Acquire was called
-	waited     time.Duration // set when served
+	timed      bool          // the wait is timed: see Pool.sampleLocked
+	waited     time.Duration // set when served: what the stats counted
 	trace      stack.Trace   // the Acquire's stack, when tracking
 }
 
