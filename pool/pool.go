@@ -260,6 +260,11 @@ func (p *Pool[T]) Acquire(ctx context.Context) (Lease[T], error) {
 			return p.lease(s), nil
 		}
 	}
+	if len(p.idle) == 0 && !p.closed && p.dropped == nil && p.backoffUntil == 0 {
+		// Nothing to check before waiting, and no backoff to compare
+		// the time with: the clock is read only if the wait is timed.
+		return p.waitLocked(ctx, p.clockSeen, p.clockSeen, false, trace)
+	}
 	return p.acquireLocked(ctx, p.nowLocked(), trace)
 }
 
@@ -333,6 +338,14 @@ func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace 
 		return p.lease(s), nil
 	}
 
+	return p.waitLocked(ctx, start, now, true, trace)
+}
+
+// waitLocked queues the caller, Acquire called at start, and waits. now
+// is the latest clock reading; start and now are exact only if clocked,
+// which they need not be without a backoff. Caller must hold p.mu; it is
+// let go.
+func (p *Pool[T]) waitLocked(ctx context.Context, start, now time.Duration, clocked bool, trace stack.Trace) (Lease[T], error) {
 	// Nothing idle: queue up, and make sure something is coming. Callers
 	// that a construction can serve are not waiters for MaxWaiters.
 	if p.cfg.MaxWaiters > 0 && p.waiters.n-p.growthLocked(now) >= p.cfg.MaxWaiters {
@@ -341,10 +354,20 @@ func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace 
 		return Lease[T]{}, ErrBusy
 	}
 	w := p.waiterPool.Get().(*poolWaiter[T])
-	w.start, w.trace, w.timed = start, trace, p.sampleLocked(&p.waitWarmup)
+	w.trace, w.timed = trace, p.sampleLocked(&p.waitWarmup)
+	if w.timed && !clocked {
+		start = p.nowLocked()
+		now = start
+	}
+	w.start = start
 	p.waiters.pushBack(w)
 	p.fillLocked(ctx, now)
 	p.mu.Unlock()
+	if !w.timed && !clocked {
+		// Read outside the lock: the start of a wait that is not timed
+		// is read only by this goroutine, if it gives up.
+		w.start = p.now()
+	}
 	return p.wait(ctx, w)
 }
 

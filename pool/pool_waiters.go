@@ -18,7 +18,7 @@ type poolWaiter[T any] struct {
 	// guarded by Pool.mu
 	prev, next *poolWaiter[T]
 	queued     bool
-	start      time.Duration // when Acquire was called
+	start      time.Duration // when Acquire was called; see Pool.waitLocked
 	timed      bool          // the wait is timed: see Pool.sampleLocked
 	waited     time.Duration // set when served: what the stats counted
 	trace      stack.Trace   // the Acquire's stack, when tracking
