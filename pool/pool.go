@@ -877,7 +877,13 @@ func (p *Pool[T]) acquireError(ctx context.Context, waited time.Duration) error 
 
 func (p *Pool[T]) acquireErrorLocked(ctx context.Context, waited time.Duration) error {
 	p.stats.Canceled++
-	return &AcquireError{Waited: waited, Stats: p.statsLocked(), err: ctx.Err(), cause: context.Cause(ctx)}
+	e := &AcquireError{Waited: waited, Stats: p.statsLocked()}
+	e.errs[0], e.cause = ctx.Err(), context.Cause(ctx)
+	e.n = 1
+	if e.cause != nil && e.cause != e.errs[0] {
+		e.errs[1], e.n = e.cause, 2
+	}
+	return e
 }
 
 // leakLogger returns where lease reports go.
@@ -899,7 +905,11 @@ type AcquireError struct {
 	// resources were doing and how many callers were waiting.
 	Stats Stats
 
-	err   error // ctx.Err()
+	// errs holds ctx.Err() and, when it differs, the context's cause: n
+	// of them. Unwrap returns a slice of it, so that errors.Is and
+	// errors.As allocate nothing.
+	errs  [2]error
+	n     int
 	cause error // context.Cause(ctx)
 }
 
@@ -912,8 +922,5 @@ func (e *AcquireError) Error() string {
 
 // Unwrap returns ctx.Err() and, when it differs, the context's cause.
 func (e *AcquireError) Unwrap() []error {
-	if e.cause == nil || e.cause == e.err {
-		return []error{e.err}
-	}
-	return []error{e.err, e.cause}
+	return e.errs[:e.n:e.n]
 }
