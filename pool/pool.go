@@ -88,6 +88,18 @@ type Pool[T any] struct {
 	// closeAgain is set when a Close was cut short by a panicking or
 	// exiting Close callback: the next Close does the work again.
 	closeAgain bool
+	// Hold and wait times are sampled (see Stats.HoldDurations and
+	// WaitDurations): a lease or a wait that is not timed reads no clock.
+	// holdWarmup and waitWarmup count those still to be timed before
+	// sampling starts; lastHold and lastWait are the latest timed, recorded
+	// again for each one that is not; clockSeen is the latest clock
+	// reading, the start of a lease that is not timed. sample is the state
+	// of the generator that picks what to time, a xorshift: math/rand
+	// costs as much as the rest of the fast path.
+	holdWarmup, waitWarmup int
+	lastHold, lastWait     time.Duration
+	clockSeen              time.Duration
+	sample                 uint32
 }
 
 // poolSlot holds one resource. A slot lives as long as its resource; the
@@ -109,9 +121,14 @@ type poolSlot[T any] struct {
 	index     int           // in p.all
 	expires   time.Duration // end of its lifetime; zero without MaxLifetime
 	idleSince time.Duration // when it last became idle
-	acquired  time.Duration // when its current lease started
-	trace     stack.Trace   // where its current lease was acquired, when tracking
-	reported  bool          // its current lease was reported as held too long
+	acquired  time.Duration // when its current lease started; see timed
+	// timed is set when the current lease's Acquire read the clock: then
+	// acquired is exact, and the hold is timed. Otherwise acquired is the
+	// pool's previous clock reading. Written under p.mu when lent, read by
+	// the holder's release.
+	timed    bool
+	trace    stack.Trace // where its current lease was acquired, when tracking
+	reported bool        // its current lease was reported as held too long
 }
 
 type slotState uint8
@@ -158,6 +175,9 @@ func New[T any](cfg Config[T]) (*Pool[T], error) {
 		wake:            make(chan struct{}, 1),
 		backoff:         b,
 		epoch:           time.Now(),
+		holdWarmup:      sampleWarmup,
+		waitWarmup:      sampleWarmup,
+		sample:          rand.Uint32() | 1, // xorshift needs a state other than 0
 	}
 	if p.maxConstructing == 0 {
 		p.maxConstructing = min(cfg.MaxSize, defaultMaxConstructing)
@@ -215,25 +235,37 @@ func (p *Pool[T]) Acquire(ctx context.Context) (Lease[T], error) {
 	if p.track {
 		trace = stack.Capture(1)
 	}
-	start := p.now()
 	p.mu.Lock()
-	// The fast path: an idle resource that needs no check. The rest,
-	// rarer, is out of line in acquireLocked.
+	// The fast path: an idle resource that needs no check. It waited no
+	// time, so it reads the clock only to time the lease (see
+	// sampleLocked), to check a lifetime or to restore MinIdle. The
+	// rest, rarer, is out of line in acquireLocked.
 	if n := len(p.idle); n > 0 && !p.closed && p.dropped == nil && p.cfg.HealthCheck == nil {
-		if s := p.idle[n-1]; s.expires == 0 || start < s.expires {
+		s := p.idle[n-1]
+		timed := p.sampleLocked(&p.holdWarmup)
+		now := p.clockSeen
+		if timed || s.expires != 0 || n <= p.cfg.MinIdle {
+			now = p.nowLocked()
+		}
+		if s.expires == 0 || now < s.expires {
 			p.idle[n-1] = nil
 			p.idle = p.idle[:n-1]
-			p.lendLocked(s, start, trace)
+			p.lendLocked(s, now, trace, timed)
 			p.stats.Acquires++
 			p.stats.WaitDurations.Counts[0]++ // no wait: Sum is unchanged
 			if n <= p.cfg.MinIdle {
-				p.fillLocked(context.Background(), start)
+				p.fillLocked(context.Background(), now)
 			}
 			p.mu.Unlock()
 			return p.lease(s), nil
 		}
 	}
-	return p.acquireLocked(ctx, start, trace)
+	if len(p.idle) == 0 && !p.closed && p.dropped == nil && p.backoffUntil == 0 {
+		// Nothing to check before waiting, and no backoff to compare
+		// the time with: the clock is read only if the wait is timed.
+		return p.waitLocked(ctx, p.clockSeen, p.clockSeen, false, trace)
+	}
+	return p.acquireLocked(ctx, p.nowLocked(), trace)
 }
 
 // acquireLocked is Acquire's general case, entered with p.mu held: it
@@ -269,7 +301,7 @@ func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace 
 			p.mu.Lock()
 			continue
 		}
-		p.lendLocked(s, now, trace)
+		p.lendLocked(s, now, trace, true)
 		if p.cfg.HealthCheck != nil && now-s.idleSince >= p.cfg.HealthCheckAfter {
 			p.mu.Unlock()
 			err := p.healthCheck(ctx, s)
@@ -306,6 +338,14 @@ func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace 
 		return p.lease(s), nil
 	}
 
+	return p.waitLocked(ctx, start, now, true, trace)
+}
+
+// waitLocked queues the caller, Acquire called at start, and waits. now
+// is the latest clock reading; start and now are exact only if clocked,
+// which they need not be without a backoff. Caller must hold p.mu; it is
+// let go.
+func (p *Pool[T]) waitLocked(ctx context.Context, start, now time.Duration, clocked bool, trace stack.Trace) (Lease[T], error) {
 	// Nothing idle: queue up, and make sure something is coming. Callers
 	// that a construction can serve are not waiters for MaxWaiters.
 	if p.cfg.MaxWaiters > 0 && p.waiters.n-p.growthLocked(now) >= p.cfg.MaxWaiters {
@@ -314,10 +354,20 @@ func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace 
 		return Lease[T]{}, ErrBusy
 	}
 	w := p.waiterPool.Get().(*poolWaiter[T])
-	w.start, w.trace = start, trace
+	w.trace, w.timed = trace, p.sampleLocked(&p.waitWarmup)
+	if w.timed && !clocked {
+		start = p.nowLocked()
+		now = start
+	}
+	w.start = start
 	p.waiters.pushBack(w)
 	p.fillLocked(ctx, now)
 	p.mu.Unlock()
+	if !w.timed && !clocked {
+		// Read outside the lock: the start of a wait that is not timed
+		// is read only by this goroutine, if it gives up.
+		w.start = p.now()
+	}
 	return p.wait(ctx, w)
 }
 
@@ -379,10 +429,14 @@ func (p *Pool[T]) lease(s *poolSlot[T]) Lease[T] {
 }
 
 // lendLocked marks s, just taken from the idle list or made, as lent from
-// now. Caller must hold p.mu.
-func (p *Pool[T]) lendLocked(s *poolSlot[T], now time.Duration, trace stack.Trace) {
+// now, which is a clock reading if timed is set. Caller must hold p.mu.
+func (p *Pool[T]) lendLocked(s *poolSlot[T], now time.Duration, trace stack.Trace, timed bool) {
 	s.state = slotLeased
 	s.acquired = now
+	s.timed = timed
+	if timed {
+		p.clockSeen = max(p.clockSeen, now)
+	}
 	p.leased++
 	if p.track {
 		s.trace = trace
@@ -402,24 +456,35 @@ func (p *Pool[T]) countAcquireLocked(waited time.Duration, queued bool) {
 	p.stats.WaitDurations.add(waited)
 }
 
-// handLocked lends s to w, the waiter just taken out of the queue, and
-// wakes it. Caller must hold p.mu.
+// handLocked lends s to w, the waiter just taken out of the queue, at
+// now, a clock reading if w is timed. The caller wakes w, with w.serve.
+// Caller must hold p.mu.
 func (p *Pool[T]) handLocked(s *poolSlot[T], w *poolWaiter[T], now time.Duration) {
-	p.lendLocked(s, now, w.trace)
-	w.waited = now - w.start
+	if w.timed {
+		p.lastWait = now - w.start
+	}
+	w.waited = p.lastWait
+	p.lendLocked(s, now, w.trace, w.timed)
 	p.countAcquireLocked(w.waited, true)
-	w.ch <- waitResult[T]{s: s} // never blocks: one delivery per wait
 }
 
-// putLocked lends s, which is ready for use, to the first waiter, or else
-// makes it idle, and reports whether it did. It does not when MaxIdle
-// resources are idle already: the caller then retires s and destroys it.
-// Caller must hold p.mu.
+// putLocked lends s, which is ready for use, to the first waiter and wakes
+// it, or else makes it idle, and reports whether it did. It does not when
+// MaxIdle resources are idle already: the caller then retires s and
+// destroys it. Caller must hold p.mu.
 func (p *Pool[T]) putLocked(s *poolSlot[T], now time.Duration) bool {
 	if w := p.waiters.popFront(); w != nil {
 		p.handLocked(s, w, now)
+		w.serve(s)
 		return true
 	}
+	return p.idleLocked(s, now)
+}
+
+// idleLocked makes s idle, and reports whether it did: not when MaxIdle
+// resources are idle already. now may be stale unless MaxIdleTime or a
+// HealthCheck is set, or s has a lifetime. Caller must hold p.mu.
+func (p *Pool[T]) idleLocked(s *poolSlot[T], now time.Duration) bool {
 	if p.cfg.MaxIdle > 0 && len(p.idle) >= p.cfg.MaxIdle {
 		return false
 	}
@@ -437,16 +502,27 @@ func (p *Pool[T]) putLocked(s *poolSlot[T], now time.Duration) bool {
 // [leaseEnded] for a lease that ended, and otherwise the wait of a waiter
 // that was handed s after giving up: its acquisition is taken back.
 func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
-	now := p.now()
+	// The clock is read only when something needs it: a timed hold, the
+	// idle time, a lifetime, or a timed wait (read under the lock below,
+	// since only then is it known). s.timed and s.expires were
+	// written before the lease reached its holder.
+	now, clocked := time.Duration(0), false
+	if s.timed || s.expires != 0 || p.cfg.MaxIdleTime > 0 || p.cfg.HealthCheck != nil || unused >= 0 {
+		now, clocked = p.now(), true
+	}
 	p.mu.Lock()
 	if s.state != slotLeased { // destroyed under its holder by Close
 		p.mu.Unlock()
 		return
 	}
+	if clocked {
+		p.clockSeen = max(p.clockSeen, now)
+	} else {
+		now = p.clockSeen
+	}
 	p.leased--
-	held := now - s.acquired
 	if unused < 0 {
-		p.stats.HoldDurations.add(held)
+		p.countHoldLocked(s, now)
 	} else { // it never reached its caller: take back what handLocked counted
 		p.stats.Acquires--
 		p.stats.Waits--
@@ -456,7 +532,7 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 	var late *leaseReport
 	if p.track {
 		if s.reported {
-			late = &leaseReport{held: held, trace: s.trace}
+			late = &leaseReport{held: now - s.acquired, trace: s.trace}
 		}
 		s.trace, s.reported = stack.Trace{}, false
 	}
@@ -465,6 +541,8 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 		doomed = p.takeDroppedLocked()
 	}
 	var reason destroyReason
+	var w *poolWaiter[T]
+	kept := false
 	switch {
 	case destroy:
 		reason = destroyExplicit
@@ -472,18 +550,76 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 		reason = destroyLate
 	case s.expires != 0 && now >= s.expires:
 		reason = destroyLifetime
-	case p.putLocked(s, now):
-		p.mu.Unlock()
-		if late != nil || doomed != nil {
-			p.afterGiveBack(late, doomed)
+	case p.waiters.n > 0:
+		w, kept = p.waiters.popFront(), true
+		if w.timed && !clocked {
+			now = p.nowLocked()
 		}
-		return
-	default: // MaxIdle are idle
-		reason = destroyIdle
+		p.handLocked(s, w, now)
+	default:
+		kept, reason = p.idleLocked(s, now), destroyIdle // destroyed if MaxIdle are idle
 	}
-	p.retireLocked(s, reason)
+	if !kept {
+		p.retireLocked(s, reason)
+		p.mu.Unlock()
+		p.afterGiveBack(late, append(doomed, s))
+		return
+	}
 	p.mu.Unlock()
-	p.afterGiveBack(late, append(doomed, s))
+	if w != nil {
+		// Woken after unlocking, so that it does not wake only to wait
+		// for the lock.
+		w.serve(s)
+	}
+	if late != nil || doomed != nil {
+		p.afterGiveBack(late, doomed)
+	}
+}
+
+// countHoldLocked records the hold of the lease of s, ended at now. A
+// lease that was not timed is recorded as the latest one that was (see
+// Stats.HoldDurations). Caller must hold p.mu.
+func (p *Pool[T]) countHoldLocked(s *poolSlot[T], now time.Duration) {
+	if s.timed {
+		p.lastHold = now - s.acquired
+	}
+	p.stats.HoldDurations.add(p.lastHold)
+}
+
+// Hold and wait times are sampled: a pool times its first sampleWarmup
+// leases, and its first sampleWarmup waits, then one in sampleEvery, at
+// random; every lease when LeakThreshold is set. A clock read costs as
+// much as the rest of an Acquire and Release together.
+const (
+	sampleWarmup = 64
+	sampleEvery  = 16
+)
+
+// sampleLocked reports whether the next lease, or wait, is to be timed;
+// warmup is the count of those still to be timed in full. Caller must
+// hold p.mu.
+func (p *Pool[T]) sampleLocked(warmup *int) bool {
+	if p.track {
+		return true
+	}
+	if *warmup > 0 {
+		*warmup--
+		return true
+	}
+	x := p.sample
+	x ^= x << 13
+	x ^= x >> 17
+	x ^= x << 5
+	p.sample = x
+	return x%sampleEvery == 0
+}
+
+// nowLocked reads the clock, and keeps the reading as the start of the
+// leases that are not timed. Caller must hold p.mu.
+func (p *Pool[T]) nowLocked() time.Duration {
+	now := p.now()
+	p.clockSeen = max(p.clockSeen, now)
+	return now
 }
 
 // leaseEnded is giveBack's unused for a lease that ended.
@@ -741,7 +877,13 @@ func (p *Pool[T]) acquireError(ctx context.Context, waited time.Duration) error 
 
 func (p *Pool[T]) acquireErrorLocked(ctx context.Context, waited time.Duration) error {
 	p.stats.Canceled++
-	return &AcquireError{Waited: waited, Stats: p.statsLocked(), err: ctx.Err(), cause: context.Cause(ctx)}
+	e := &AcquireError{Waited: waited, Stats: p.statsLocked()}
+	e.errs[0], e.cause = ctx.Err(), context.Cause(ctx)
+	e.n = 1
+	if e.cause != nil && e.cause != e.errs[0] {
+		e.errs[1], e.n = e.cause, 2
+	}
+	return e
 }
 
 // leakLogger returns where lease reports go.
@@ -763,7 +905,11 @@ type AcquireError struct {
 	// resources were doing and how many callers were waiting.
 	Stats Stats
 
-	err   error // ctx.Err()
+	// errs holds ctx.Err() and, when it differs, the context's cause: n
+	// of them. Unwrap returns a slice of it, so that errors.Is and
+	// errors.As allocate nothing.
+	errs  [2]error
+	n     int
 	cause error // context.Cause(ctx)
 }
 
@@ -776,8 +922,5 @@ func (e *AcquireError) Error() string {
 
 // Unwrap returns ctx.Err() and, when it differs, the context's cause.
 func (e *AcquireError) Unwrap() []error {
-	if e.cause == nil || e.cause == e.err {
-		return []error{e.err}
-	}
-	return []error{e.err, e.cause}
+	return e.errs[:e.n:e.n]
 }

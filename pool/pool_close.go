@@ -199,7 +199,10 @@ func (p *Pool[T]) closeLate(ctx context.Context) []error {
 // per late lease, combined with its other errors: multierr.Errors lists
 // them, and errors.As finds the first. It is always returned as a pointer.
 type LeaseError struct {
-	// Held is how long the lease had been held.
+	// Held is how long the lease had been held. For a lease whose hold
+	// was not timed (see [Stats].HoldDurations; every lease is timed when
+	// LeakThreshold is set) it counts from the pool's latest clock reading
+	// before the Acquire: it may be longer than the truth, never shorter.
 	Held time.Duration
 
 	trace string // where Acquire was called, "" unless LeakThreshold is set

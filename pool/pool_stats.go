@@ -35,7 +35,9 @@ type Stats struct {
 	// Waits is the total number of leases lent after waiting, because
 	// nothing was idle.
 	Waits uint64
-	// WaitTime is the total time those Acquire calls waited.
+	// WaitTime is the total time those Acquire calls waited: exact for the
+	// first 64 waits, then an estimate, as waits are sampled (see
+	// WaitDurations).
 	WaitTime time.Duration
 	// Canceled is the total number of Acquire calls whose context was done
 	// before a resource was lent.
@@ -85,10 +87,20 @@ type Stats struct {
 	// Distributions
 
 	// WaitDurations is the distribution of the time Acquire took to lend
-	// each lease: zero (the first bucket) when a resource was idle.
+	// each lease: zero (the first bucket) when a resource was idle. Its
+	// Count and the Acquire calls that found a resource idle are exact;
+	// the waits are sampled as the holds are (see HoldDurations): a pool
+	// times its first 64 waits, then one in sixteen at random, and records
+	// each wait it did not time as the latest one it did.
 	WaitDurations Histogram
 	// HoldDurations is the distribution of the time leases were held,
-	// from Acquire returning to Release or Destroy.
+	// from Acquire returning to Release or Destroy. Its Count is exact, but
+	// the durations are sampled, as reading the clock costs more than the
+	// rest of an Acquire and Release: a pool times its first 64 leases,
+	// then one in sixteen at random (every lease when LeakThreshold is
+	// set), and records each lease it did not time as the latest one it
+	// did. Sum, the buckets, Mean and Quantile are then estimates whose
+	// shape follows the timed sample.
 	HoldDurations Histogram
 }
 

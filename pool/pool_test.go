@@ -1292,3 +1292,53 @@ func TestPoolLifetimeJitterIsExactAndCanBeTurnedOff(t *testing.T) {
 		})
 	}
 }
+
+// doneOnSecondLook is a context that is not done when Acquire first
+// checks it, and done from then on: an Acquire that queues up and gives
+// up, with nothing allocated to set it up.
+type doneOnSecondLook struct {
+	context.Context
+	looks int
+	done  chan struct{}
+}
+
+func (c *doneOnSecondLook) Err() error {
+	c.looks++
+	if c.looks == 1 {
+		return nil
+	}
+	return context.Canceled
+}
+
+func (c *doneOnSecondLook) Done() <-chan struct{} { return c.done }
+
+func TestPoolAcquireThatGivesUpAllocatesOnlyItsError(t *testing.T) {
+	if poolRace {
+		t.Skip("the race detector makes sync.Pool drop waiters at random")
+	}
+	f := &resFactory{}
+	p := newTestPool(t, f, pool.Config[*poolRes]{MaxSize: 1})
+	defer closePool(t, p)
+	held := mustAcquire(t, p)
+	defer held.Release()
+
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := p.Acquire(done); !errors.Is(err, context.Canceled) {
+			panic(err)
+		}
+	})
+	assert.EqualValues(t, 1, allocs, "done on entry: the *AcquireError")
+
+	ctx := &doneOnSecondLook{Context: context.Background(), done: make(chan struct{})}
+	close(ctx.done)
+	allocs = testing.AllocsPerRun(1000, func() {
+		ctx.looks = 0
+		if _, err := p.Acquire(ctx); !errors.Is(err, context.Canceled) {
+			panic(err)
+		}
+	})
+	assert.EqualValues(t, 1, allocs, "gave up waiting: the *AcquireError")
+	assert.Positive(t, p.Stats().Canceled)
+}

@@ -10,17 +10,24 @@ import (
 // through Pool.waiterPool, channel included, so waiting allocates nothing
 // in steady state.
 type poolWaiter[T any] struct {
-	// ch receives exactly one waitResult per wait, sent under Pool.mu by
-	// whoever takes the waiter out of the queue; its buffer of one means
-	// the sender never blocks.
+	// ch receives exactly one waitResult per wait, sent by whoever takes
+	// the waiter out of the queue, under Pool.mu or just after; its buffer
+	// of one means the sender never blocks.
 	ch chan waitResult[T]
 
 	// guarded by Pool.mu
 	prev, next *poolWaiter[T]
 	queued     bool
-	start      time.Duration // when Acquire was called
-	waited     time.Duration // set when served
+	start      time.Duration // when Acquire was called; see Pool.waitLocked
+	timed      bool          // the wait is timed: see Pool.sampleLocked
+	waited     time.Duration // set when served: what the stats counted
 	trace      stack.Trace   // the Acquire's stack, when tracking
+}
+
+// serve wakes w, lent s by handLocked. The caller may have let go of
+// Pool.mu: nothing else sends to w once it is out of the queue.
+func (w *poolWaiter[T]) serve(s *poolSlot[T]) {
+	w.ch <- waitResult[T]{s: s} // never blocks: one delivery per wait
 }
 
 // waitResult is what a waiter is woken with: a resource lent to it, the

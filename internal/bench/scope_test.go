@@ -45,6 +45,12 @@ func BenchmarkScopeClose3(b *testing.B) {
 			closeSink = multierr3(cs[0], cs[1], cs[2])
 		}
 	})
+	b.Run("lockedfloor", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			closeSink = lockedFloorN(cs)
+		}
+	})
 }
 
 func BenchmarkScopeClose8(b *testing.B) {
@@ -65,6 +71,12 @@ func BenchmarkScopeClose8(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			closeSink = multierr8(cs)
+		}
+	})
+	b.Run("lockedfloor", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			closeSink = lockedFloorN(cs)
 		}
 	})
 }
