@@ -219,10 +219,18 @@ func (s *Scope) appendLocked(e entry) {
 	if s.n < inlineEntries && !s.inlineTaken {
 		s.inline[s.n] = e
 	} else {
+		if s.overflow == nil {
+			// A Scope that outgrows its inline entries tends to keep
+			// growing (a loop): start past the 1, 2, 4, 8 steps.
+			s.overflow = make([]entry, 0, overflowStart)
+		}
 		s.overflow = append(s.overflow, e)
 	}
 	s.n++
 }
+
+// overflowStart is the capacity of a Scope's first overflow slice.
+const overflowStart = 16
 
 // at returns the i-th pending entry, oldest first. Caller must hold s.mu.
 func (s *Scope) at(i int) *entry {
