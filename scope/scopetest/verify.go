@@ -1,0 +1,131 @@
+package scopetest
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/reclaim-go/reclaim/internal/fds"
+	"github.com/reclaim-go/reclaim/internal/track"
+)
+
+// VerifyTestMain runs the tests of m and, when they pass, fails the run if
+// anything leaked, with a report that names each resource and the stack that
+// created or acquired it, grouped by stack with counts:
+//
+//   - goroutines still running (goleak's check; opts are goleak's options,
+//     such as goleak.IgnoreTopFunction);
+//   - Scopes garbage-collected with cleanups pending;
+//   - pool leases and handles references dropped without being given back,
+//     and those still held;
+//   - file descriptors opened during the run and still open (Linux; elsewhere
+//     the check is skipped, with a note).
+//
+// It is the one line of a package's TestMain:
+//
+//	func TestMain(m *testing.M) { scopetest.VerifyTestMain(m) }
+//
+// While it runs, leak tracking is on for every Scope, lease and reference,
+// whatever RECLAIM_LEAKS says; before it reports, it runs the garbage
+// collector so that what was dropped is found. It calls os.Exit.
+func VerifyTestMain(m *testing.M, opts ...goleak.Option) {
+	os.Exit(verifyMain(m, os.Stderr, opts...))
+}
+
+// verifyMain is VerifyTestMain without the exit, for its own tests.
+func verifyMain(m interface{ Run() int }, w io.Writer, opts ...goleak.Option) int {
+	restore := track.Force()
+	defer restore()
+	before, fdErr := openFDs()
+	code := m.Run()
+	if code != 0 {
+		return code
+	}
+	if report := leaks(before, fdErr, opts); report != "" {
+		fmt.Fprint(w, report)
+		return 1
+	}
+	return 0
+}
+
+// leaks checks every kind and returns the report, or "" when nothing
+// leaked.
+func leaks(fdsBefore map[string]string, fdErr error, opts []goleak.Option) string {
+	var b strings.Builder
+	// goleak retries for a while, so goroutines that are ending get to end
+	// (and give back what they hold) before the other checks.
+	if err := goleak.Find(opts...); err != nil {
+		fmt.Fprintf(&b, "scopetest: goroutines still running after the tests:\n%v\n\n", err)
+	}
+	collectGarbage()
+	dropped, lost := track.Dropped()
+	held := track.Live(track.Leases, track.Refs)
+	if len(dropped) > 0 {
+		fmt.Fprintf(&b, "scopetest: %d resources dropped without being given back:\n%s", len(dropped), track.Report(dropped))
+		if lost > 0 {
+			fmt.Fprintf(&b, "(and %d more not kept)\n", lost)
+		}
+		b.WriteString("\n")
+	}
+	if len(held) > 0 {
+		fmt.Fprintf(&b, "scopetest: %d resources still held after the tests:\n%s\n", len(held), track.Report(held))
+	}
+	switch {
+	case fdErr != nil:
+		// Reported only when something else leaked: the note explains
+		// why descriptors were not checked.
+		if b.Len() > 0 {
+			fmt.Fprintf(&b, "scopetest: file descriptors not checked: %v\n", fdErr)
+		}
+	default:
+		if opened := newFDs(fdsBefore); len(opened) > 0 {
+			fmt.Fprintf(&b, "scopetest: %d file descriptors opened during the tests are still open:\n  %s\n\n",
+				len(opened), strings.Join(opened, "\n  "))
+		}
+	}
+	return b.String()
+}
+
+// openFDs maps each open descriptor to what it points to.
+func openFDs() (map[string]string, error) {
+	if runtime.GOOS != "linux" {
+		return nil, fmt.Errorf("needs /proc/self/fd, which %s does not have", runtime.GOOS)
+	}
+	if _, err := fds.Count(); err != nil { // also starts the runtime's poller
+		return nil, err
+	}
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]string, len(entries))
+	for _, e := range entries {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil {
+			m[e.Name()] = target
+		}
+	}
+	return m, nil
+}
+
+// newFDs lists the descriptors open now that were not open, or pointed
+// elsewhere, before.
+func newFDs(before map[string]string) []string {
+	now, err := openFDs()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for fd, target := range now {
+		if before[fd] != target {
+			out = append(out, fmt.Sprintf("fd %s -> %s", fd, target))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
