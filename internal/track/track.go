@@ -90,6 +90,9 @@ var (
 	Scopes = newKind("reclaim.scopes", "Scope")
 	Leases = newKind("reclaim.leases", "pool lease")
 	Refs   = newKind("reclaim.refs", "handles reference")
+	// Goroutines are the goroutines of lifecycle groups, always tracked:
+	// a group's leak check names where each was asked for.
+	Goroutines = newKind("reclaim.goroutines", "lifecycle goroutine")
 )
 
 func newKind(name, what string) *Kind {
@@ -126,7 +129,18 @@ func (k *Kind) Track(l Level, detail string, skip int) *Entry {
 			return nil
 		}
 	}
-	e := &Entry{kind: k, detail: detail, created: stack.Capture(skip + 1), at: time.Now()}
+	return k.add(detail, stack.Capture(skip+1), skip+1)
+}
+
+// TrackAt tracks a resource, always, with a creation stack captured
+// earlier: a goroutine that a group starts at Start for a Go call made
+// before it.
+func (k *Kind) TrackAt(detail string, created stack.Trace, skip int) *Entry {
+	return k.add(detail, created, skip+1)
+}
+
+func (k *Kind) add(detail string, created stack.Trace, skip int) *Entry {
+	e := &Entry{kind: k, detail: detail, created: created, at: time.Now()}
 	k.mu.Lock()
 	k.live[e] = struct{}{}
 	k.mu.Unlock()
