@@ -40,7 +40,7 @@ type tracker struct {
 
 // A tracked goroutine is one the group started.
 type tracked struct {
-	op, name string      // what it runs: describe(op, name)
+	op, name string       // what it runs: describe(op, name)
 	created  stack.Trace  // where it was asked for
 	entry    *track.Entry // in the registry of live resources while it runs
 	gid      atomic.Uint64
