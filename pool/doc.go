@@ -50,7 +50,7 @@
 //		MaxSize:     16,
 //		MinIdle:     2,               // kept warm in the background
 //		MaxIdleTime: time.Minute,     // least recently used first, down to MinIdle
-//		MaxLifetime: 30 * time.Minute, // each drawn in [90%, 100%]: no fleet-wide expiry
+//		MaxLifetime: 30 * time.Minute, // each in (90%, 100%]: no fleet-wide expiry
 //	})
 //	...
 //	l, err := conns.Acquire(ctx)
@@ -80,15 +80,15 @@
 //     Release and Destroy panic, Close returns [ErrLeaseDone] (nil after
 //     Destroy, so that the scope idiom above works). Slots live as long as
 //     their resource, so Acquire and Release allocate nothing.
-//   - After Open fails, the pool backs off: the delays come from
-//     [github.com/reclaim-go/reclaim/retry.Backoff], shaped by
-//     Config.OpenBackoff (jittered, doubling, capped). Meanwhile no Open
-//     starts, and waiters fail fast with the last Open error instead of
-//     waiting for a construction that will not come. The exception is a
-//     waiter that a release will serve: while the leases out (and Opens in
-//     flight) are at least as many as the waiters, or the pool is full,
-//     they keep waiting, so one failed dial does not fail the callers that
-//     healthy connections would serve a moment later.
+//   - One failed Open fails one caller at most, as in puddle and
+//     database/sql: the newest waiter, unless the leases out and the Opens
+//     running are enough for every waiter. Then the pool backs off (the
+//     delays come from [github.com/reclaim-go/reclaim/retry.Backoff],
+//     shaped by Config.OpenBackoff) and no Open starts meanwhile. Waiters
+//     fail fast with the last Open error only during an outage: backing
+//     off with no lease out and no Open running, when nothing could serve
+//     them before the backoff ends. Otherwise they wait, until their own
+//     context ends, for the leases and constructions in flight.
 //   - Acquire errors: [*AcquireError] when ctx is done (errors.Is sees
 //     ctx.Err() and its cause; it carries a [Stats] snapshot), [ErrBusy]
 //     beyond MaxWaiters, [ErrClosed] after Close, and the Open error as
@@ -97,6 +97,34 @@
 //     the idle resources, waits for the leases until its context is done,
 //     then destroys those under their holders and returns a [*LeaseError]
 //     for each, naming where it was acquired when LeakThreshold is set.
+//
+// # Panics and misuse
+//
+// Every callback of [Config] may panic, panic(nil) or call runtime.Goexit,
+// and the pool stays consistent: nothing is counted as lent or opening
+// that is not, Close drains, and the pool lends again. Where the panic
+// goes depends on the goroutine the callback ran on:
+//
+//   - On the caller's goroutine (HealthCheck in Acquire, Close in
+//     Release, Destroy, Acquire or Pool.Close): the pool restores its state
+//     in deferred calls (the resource concerned is destroyed) and the
+//     panic or Goexit goes on up the caller's stack. Nothing is recovered.
+//   - On a goroutine the pool started (Open, which always runs on one; a
+//     Close made by the janitor or after Pool.Close): it never crashes the
+//     process nor ends a pool goroutine silently. An Open panic goes to the
+//     waiter it was meant for, as a [*PanicError] (the value and the stack)
+//     re-panicked in that Acquire's goroutine once the pool is consistent;
+//     a Goexit there is returned as that *PanicError. With no caller
+//     waiting, it is reported: to the Logger, or else kept for
+//     [Pool.Close] to return, and counted in [Stats].Panics.
+//
+// Giving a lease back twice follows the rule of every lender in this
+// module (handles.Ref, buffer.Buffer): a second Close, through any copy,
+// returns the package's sentinel, here [ErrLeaseDone], and changes
+// nothing; every other use after the give-back (Value, and Release or
+// Destroy, which return no error) panics with a message naming the
+// mistake. The one exception is Close after Destroy, which returns nil so
+// that the scope idiom above works.
 //
 // One background goroutine at most, the janitor, runs while something is
 // due at a known time: idle or lifetime expiry, restoring MinIdle after a

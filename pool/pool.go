@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -72,17 +71,23 @@ type Pool[T any] struct {
 	dropped      []*poolSlot[T]
 	// backoff paces Open after failures: no Open starts before
 	// backoffUntil, and openErr is what waiters get meanwhile.
-	backoff      retry.Backoff
-	backoffUntil time.Duration
-	openErr      error
-	janitor      bool          // the background goroutine is running
-	janitorNext  time.Duration // when it wakes up next
-	janitorDone  chan struct{} // closed when it exits
-	closed       bool
-	closeDone    chan struct{}  // closed when the first Close returns
-	drained      chan struct{}  // closed when Close has nothing left to wait for
-	stats        Stats          // counters only; gauges are filled by Stats
-	kept         closing.Errors // Close errors nobody has seen, for Close
+	backoff       retry.Backoff
+	backoffUntil  time.Duration
+	openErr       error
+	janitor       bool          // the background goroutine is running
+	janitorNext   time.Duration // when it wakes up next
+	janitorDone   chan struct{} // closed when it exits
+	closed        bool
+	closeDone     chan struct{}  // closed when the first Close returns
+	closeReturned bool           // a Close has returned: kept errors would never be seen
+	drained       chan struct{}  // closed when Close has nothing left to wait for
+	stats         Stats          // counters only; gauges are filled by Stats
+	kept          closing.Errors // Close errors and panics nobody has seen, for Close
+	openLog       closing.Throttle
+	closeLog      closing.Throttle
+	// closeAgain is set when a Close was cut short by a panicking or
+	// exiting Close callback: the next Close does the work again.
+	closeAgain bool
 }
 
 // poolSlot holds one resource. A slot lives as long as its resource; the
@@ -126,8 +131,12 @@ const (
 	destroyLifetime
 	destroyHealthCheck
 	destroyExplicit
-	destroyClose
+	destroyClose // by Pool.Close, which returns the errors
 	destroyDropped
+	// destroyLate is a destruction the closed pool makes outside Close:
+	// a lease given back, a health check that spanned Close's start. Its
+	// error is kept for Close, or logged once Close has returned.
+	destroyLate
 )
 
 // New returns a pool configured by cfg, or an error naming the first
@@ -136,6 +145,9 @@ const (
 func New[T any](cfg Config[T]) (*Pool[T], error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
+	}
+	if cfg.Close == nil {
+		cfg.Close, _ = closing.Closer[T]() // checked above
 	}
 	b, _ := cfg.OpenBackoff.Backoff() // checked above
 	p := &Pool[T]{
@@ -172,14 +184,25 @@ func New[T any](cfg Config[T]) (*Pool[T], error) {
 //   - an [*AcquireError] wrapping ctx.Err() (and its cause) if ctx is done
 //     before a resource is lent, including when it is done on entry; it
 //     carries a snapshot of the pool's [Stats];
-//   - [ErrBusy] if it would wait while MaxWaiters callers already are;
+//   - [ErrBusy] if it would wait while MaxWaiters callers already are
+//     (see below);
 //   - [ErrClosed] once [Pool.Close] has been called;
-//   - an error wrapping the last error from Open when Open fails and
-//     nothing in flight would serve the caller, and, while the pool backs
-//     off after the failure, at once, instead of waiting for a construction
-//     the backoff forbids. A caller keeps waiting when the resources lent
-//     out and being constructed are at least as many as the callers
-//     waiting, or when the pool is full: releases will serve them.
+//   - an error wrapping the error from Open, when the Open that was to
+//     serve the caller failed. One failed Open fails one caller at most:
+//     the newest waiter, and none while the leases out and the Opens
+//     running are at least as many as the waiters (a release or another
+//     construction will serve them). Only during an outage, while the pool
+//     backs off after a failure with no lease out and no Open running, do
+//     the waiters fail at once, with the last Open error, instead of
+//     waiting for a construction the backoff forbids; otherwise a caller
+//     waits until its own ctx is done;
+//   - a [*PanicError] when the Open that was to serve it called
+//     runtime.Goexit; when that Open panicked, Acquire panics with the
+//     *PanicError, in the caller's goroutine.
+//
+// MaxWaiters counts only the callers beyond what the pool can still
+// construct within MaxSize: a caller for whom a construction can start is
+// not a waiter.
 //
 // The lease must be given back exactly once, with [Lease.Release],
 // [Lease.Destroy] or [Lease.Close]. Acquire allocates nothing when a
@@ -249,10 +272,17 @@ func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace 
 		p.lendLocked(s, now, trace)
 		if p.cfg.HealthCheck != nil && now-s.idleSince >= p.cfg.HealthCheckAfter {
 			p.mu.Unlock()
-			err := p.cfg.HealthCheck(ctx, s.value)
+			err := p.healthCheck(ctx, s)
 			p.mu.Lock()
 			if s.state != slotLeased { // Close gave up waiting and destroyed it
 				p.mu.Unlock()
+				return Lease[T]{}, ErrClosed
+			}
+			if p.closed { // Close began during the check: lend nothing more
+				p.leased--
+				p.retireLocked(s, destroyLate)
+				p.mu.Unlock()
+				p.destroy(s)
 				return Lease[T]{}, ErrClosed
 			}
 			if err != nil {
@@ -276,8 +306,9 @@ func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace 
 		return p.lease(s), nil
 	}
 
-	// Nothing idle: queue up, and make sure something is coming.
-	if p.cfg.MaxWaiters > 0 && p.waiters.n >= p.cfg.MaxWaiters {
+	// Nothing idle: queue up, and make sure something is coming. Callers
+	// that a construction can serve are not waiters for MaxWaiters.
+	if p.cfg.MaxWaiters > 0 && p.waiters.n-p.growthLocked(now) >= p.cfg.MaxWaiters {
 		p.stats.Busy++
 		p.mu.Unlock()
 		return Lease[T]{}, ErrBusy
@@ -303,8 +334,8 @@ func (p *Pool[T]) wait(ctx context.Context, w *poolWaiter[T]) (Lease[T], error) 
 		}
 	}
 	p.putWaiter(w)
-	if r.err != nil {
-		return Lease[T]{}, r.err
+	if r.s == nil {
+		return Lease[T]{}, r.failure()
 	}
 	return p.lease(r.s), nil
 }
@@ -326,8 +357,8 @@ func (p *Pool[T]) giveUp(ctx context.Context, w *poolWaiter[T]) (Lease[T], error
 	r := <-w.ch
 	waited, start := w.waited, w.start
 	p.putWaiter(w) // w belongs to the next Acquire from here on
-	if r.err != nil {
-		return Lease[T]{}, r.err
+	if r.s == nil {
+		return Lease[T]{}, r.failure()
 	}
 	p.giveBack(r.s, false, waited)
 	return Lease[T]{}, p.acquireError(ctx, p.now()-start)
@@ -381,11 +412,16 @@ func (p *Pool[T]) handLocked(s *poolSlot[T], w *poolWaiter[T], now time.Duration
 }
 
 // putLocked lends s, which is ready for use, to the first waiter, or else
-// makes it idle. Caller must hold p.mu.
-func (p *Pool[T]) putLocked(s *poolSlot[T], now time.Duration) {
+// makes it idle, and reports whether it did. It does not when MaxIdle
+// resources are idle already: the caller then retires s and destroys it.
+// Caller must hold p.mu.
+func (p *Pool[T]) putLocked(s *poolSlot[T], now time.Duration) bool {
 	if w := p.waiters.popFront(); w != nil {
 		p.handLocked(s, w, now)
-		return
+		return true
+	}
+	if p.cfg.MaxIdle > 0 && len(p.idle) >= p.cfg.MaxIdle {
+		return false
 	}
 	s.state = slotIdle
 	s.idleSince = now
@@ -393,6 +429,7 @@ func (p *Pool[T]) putLocked(s *poolSlot[T], now time.Duration) {
 	if p.cfg.MaxIdleTime > 0 || s.expires != 0 {
 		p.scheduleIdleLocked(s)
 	}
+	return true
 }
 
 // giveBack takes back s, whose lease has ended (destroy says how), and
@@ -432,21 +469,21 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 	case destroy:
 		reason = destroyExplicit
 	case p.closed:
-		reason = destroyClose
+		reason = destroyLate
 	case s.expires != 0 && now >= s.expires:
 		reason = destroyLifetime
-	default:
-		p.putLocked(s, now)
+	case p.putLocked(s, now):
 		p.mu.Unlock()
 		if late != nil || doomed != nil {
 			p.afterGiveBack(late, doomed)
 		}
 		return
+	default: // MaxIdle are idle
+		reason = destroyIdle
 	}
 	p.retireLocked(s, reason)
 	p.mu.Unlock()
-	p.afterGiveBack(late, doomed)
-	p.destroy(s)
+	p.afterGiveBack(late, append(doomed, s))
 }
 
 // leaseEnded is giveBack's unused for a lease that ended.
@@ -473,7 +510,7 @@ func (p *Pool[T]) fillLocked(ctx context.Context, now time.Duration) {
 		return
 	}
 	if now < p.backoffUntil {
-		p.failUncoveredLocked(p.openErr)
+		p.failOutageLocked(p.openErr)
 		if p.needLocked() > p.constructing {
 			p.wantJanitorLocked(p.backoffUntil)
 		}
@@ -491,16 +528,29 @@ func (p *Pool[T]) needLocked() int {
 	return p.waiters.n + max(0, p.cfg.MinIdle-len(p.idle))
 }
 
-// failUncoveredLocked fails with err the waiters, newest first, that no
-// construction or lease in flight would serve, unless the pool is full
-// and they wait for releases as they would without failures. Caller must
-// hold p.mu.
-func (p *Pool[T]) failUncoveredLocked(err error) {
-	for p.waiters.n > p.constructing+p.leased && p.total+p.constructing < p.cfg.MaxSize {
-		w := p.waiters.popBack()
+// failOutageLocked fails every waiter with err during an outage: while the
+// pool backs off after Open failed, with no lease out and no construction
+// running, nothing can serve a waiter before the backoff ends. Otherwise
+// the waiters keep waiting for the leases and constructions in flight.
+// Caller must hold p.mu.
+func (p *Pool[T]) failOutageLocked(err error) {
+	if p.leased > 0 || p.constructing > 0 {
+		return
+	}
+	for w := p.waiters.popBack(); w != nil; w = p.waiters.popBack() {
 		p.stats.FailFast++
 		w.ch <- waitResult[T]{err: err}
 	}
+}
+
+// growthLocked returns how many waiters the pool may still serve by
+// constructing: the places left within MaxSize, or only the constructions
+// running while it backs off. Caller must hold p.mu.
+func (p *Pool[T]) growthLocked(now time.Duration) int {
+	if now < p.backoffUntil {
+		return p.constructing
+	}
+	return p.cfg.MaxSize - p.total
 }
 
 // retireLocked marks s, taken out of the idle list or from its holder, for
@@ -523,15 +573,19 @@ func (p *Pool[T]) destroy(s *poolSlot[T]) (err error) {
 		p.all[len(p.all)-1] = nil
 		p.all = p.all[:len(p.all)-1]
 		p.stats.countDestroy(s.reason)
+		var log func()
 		if err != nil {
 			p.stats.CloseErrors++
 			if p.cfg.Logger == nil && s.reason != destroyClose {
-				p.kept.Add(err)
+				log = p.keepLocked(err)
 			}
 		}
 		p.fillLocked(context.Background(), p.now())
 		p.checkDrainedLocked()
 		p.mu.Unlock()
+		if log != nil {
+			log()
+		}
 	}()
 	if err = p.closeValue(s.value); err != nil {
 		err = fmt.Errorf("pool: closing a resource: %w", err)
@@ -542,28 +596,107 @@ func (p *Pool[T]) destroy(s *poolSlot[T]) (err error) {
 	return err
 }
 
-func (p *Pool[T]) destroyAll(doomed []*poolSlot[T]) {
-	for _, s := range doomed {
-		p.destroy(s)
+// destroyAll destroys doomed, which the caller retired, and returns the
+// errors. When a Close panics or calls Goexit, the rest are destroyed
+// before that goes on, their own panics reported (see reportLocked).
+func (p *Pool[T]) destroyAll(doomed []*poolSlot[T]) (errs []error) {
+	i := 0
+	defer func() {
+		if i < len(doomed) {
+			for _, s := range doomed[i+1:] {
+				p.destroyReported(s)
+			}
+		}
+	}()
+	for ; i < len(doomed); i++ {
+		if err := p.destroy(doomed[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// destroyReported destroys s where a panic of Close has nowhere to go: a
+// pool goroutine, or a caller already unwinding. A panic or Goexit of
+// Close is reported, and so is an error Close(ctx) would not see.
+func (p *Pool[T]) destroyReported(s *poolSlot[T]) {
+	var err error
+	pe := closing.GuardGoexit("pool: Config.Close", func() { err = p.destroy(s) })
+	if pe == nil && (err == nil || s.reason != destroyClose) {
+		return // destroy kept or logged err
+	}
+	var log func()
+	p.mu.Lock()
+	if pe != nil {
+		log = p.reportLocked(pe)
+	} else if p.cfg.Logger == nil {
+		log = p.keepLocked(err)
+	}
+	p.mu.Unlock()
+	if log != nil {
+		log()
 	}
 }
 
-func (p *Pool[T]) closeValue(v T) error {
-	if p.cfg.Close != nil {
-		return p.cfg.Close(v)
+// reportLocked reports the panic of a callback that no caller waits for:
+// to the Logger, through the func it returns for the caller to call once
+// it has let go of p.mu, or else kept for Close to return. Caller must
+// hold p.mu.
+func (p *Pool[T]) reportLocked(pe *PanicError) (log func()) {
+	p.stats.Panics++
+	if logger := p.cfg.Logger; logger != nil {
+		return func() { logger.Error("pool: callback panicked on a pool goroutine", "error", pe) }
 	}
-	if c, ok := any(v).(io.Closer); ok {
-		return c.Close()
+	return p.keepLocked(pe)
+}
+
+// keepLocked keeps err, which no Logger has seen, for Close to return. Once
+// Close has returned, nothing would ever return it: it goes to
+// slog.Default instead, through the func returned for the caller to call
+// once it has let go of p.mu. Caller must hold p.mu.
+func (p *Pool[T]) keepLocked(err error) (log func()) {
+	if !p.closeReturned {
+		p.kept.Add(err)
+		return nil
 	}
-	return nil
+	return func() { slog.Default().Error("pool: error after Close returned", "error", err) }
+}
+
+func (p *Pool[T]) closeValue(v T) error { return p.cfg.Close(v) }
+
+// healthCheck runs HealthCheck on s, which is lent to the caller. If the
+// check panics or calls Goexit, s is destroyed before that goes on.
+func (p *Pool[T]) healthCheck(ctx context.Context, s *poolSlot[T]) error {
+	normal := false
+	defer func() {
+		if normal {
+			return
+		}
+		p.mu.Lock()
+		if s.state != slotLeased { // Close destroyed it meanwhile
+			p.mu.Unlock()
+			return
+		}
+		p.leased--
+		p.retireLocked(s, destroyHealthCheck)
+		p.mu.Unlock()
+		p.destroyReported(s)
+	}()
+	err := p.cfg.HealthCheck(ctx, s.value)
+	normal = true
+	return err
 }
 
 // addLocked counts s, just made, as open. Caller must hold p.mu.
 func (p *Pool[T]) addLocked(s *poolSlot[T], now time.Duration) {
 	if d := p.cfg.MaxLifetime; d > 0 {
-		// Up to 10% shorter, so that resources made together do not all
-		// expire together.
-		if j := d / 10; j > 0 {
+		// Shorter by up to the jitter, so that resources made together do
+		// not all expire together.
+		j := p.cfg.LifetimeJitter
+		if j == 0 {
+			j = d / 10
+		}
+		if j > 0 {
 			d -= rand.N(j)
 		}
 		s.expires = now + d

@@ -36,9 +36,14 @@ import (
 //
 // A second call waits until the first has returned, or until its own ctx
 // is done, and returns nil (or ctx.Err()).
+//
+// A Close callback that panics or calls runtime.Goexit under Close goes on
+// up Close's caller's stack once the other resources it was closing are
+// closed; the next call of Close then does the work again, rather than
+// return at once.
 func (p *Pool[T]) Close(ctx context.Context) error {
 	p.mu.Lock()
-	if p.closed {
+	if p.closed && !p.closeAgain {
 		done := p.closeDone
 		p.mu.Unlock()
 		select {
@@ -53,9 +58,17 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 			}
 		}
 	}
-	p.closed = true
+	p.closed, p.closeAgain = true, false
 	p.closeDone = make(chan struct{})
-	defer close(p.closeDone)
+	normal := false
+	defer func() {
+		if !normal { // a Close callback panicked: the next Close starts over
+			p.mu.Lock()
+			p.closeAgain, p.drained = true, nil
+			p.mu.Unlock()
+		}
+		close(p.closeDone)
+	}()
 	for w := p.waiters.popFront(); w != nil; w = p.waiters.popFront() {
 		w.ch <- waitResult[T]{err: ErrClosed}
 	}
@@ -74,10 +87,7 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 	doomed = append(doomed, p.takeDroppedLocked()...)
 	p.mu.Unlock()
 
-	var errs []error
-	for _, s := range doomed {
-		errs = append(errs, p.destroy(s))
-	}
+	errs := p.destroyAll(doomed)
 
 	p.mu.Lock()
 	var drained chan struct{}
@@ -86,14 +96,57 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 		p.drained = drained
 	}
 	p.mu.Unlock()
-	if !closing.Wait(ctx, drained) {
+	if !p.closeWait(ctx, drained) {
 		errs = append(errs, p.closeLate(ctx)...)
 	}
 
 	p.mu.Lock()
 	errs = append(errs, p.kept.Take("pool", "errors closing resources")...)
+	// From here on nothing would return a kept error: in the same critical
+	// section as the Take, so that none falls in between.
+	p.closeReturned = true
 	p.mu.Unlock()
+	normal = true
 	return multierr.Combine(errs...)
+}
+
+// closeReportEvery is how often a Close waiting without a deadline logs
+// the leases still out.
+const closeReportEvery = 10 * time.Second
+
+// closeWait waits until drained is closed or ctx is done, and reports
+// whether drained was closed. Meanwhile it destroys the resources of the
+// leases the garbage collector finds dropped (their cleanup cannot wake
+// anyone, see leaseDropped), and, when ctx has no deadline, logs the
+// leases still out every closeReportEvery.
+func (p *Pool[T]) closeWait(ctx context.Context, drained chan struct{}) bool {
+	_, deadline := ctx.Deadline()
+	if drained == nil || (deadline && !p.track) {
+		return closing.Wait(ctx, drained)
+	}
+	every := closeReportEvery
+	if p.track {
+		every = max(min(every, p.cfg.LeakThreshold), time.Millisecond)
+	}
+	return closing.WaitTicking(ctx, drained, every, func() {
+		now := p.now()
+		p.mu.Lock()
+		doomed := p.takeDroppedLocked()
+		var out []string
+		if ok, _ := p.closeLog.Allow(now, closeReportEvery); ok && !deadline {
+			for _, s := range p.all {
+				if s.state == slotLeased {
+					out = append(out, (&LeaseError{Held: now - s.acquired, trace: s.trace.String()}).Error())
+				}
+			}
+		}
+		p.mu.Unlock()
+		if len(out) > 0 {
+			p.leakLogger().Warn("pool: Close is waiting for leases still out",
+				"leases", len(out), "each", strings.Join(out, "\n"))
+		}
+		p.destroyAll(doomed) // errors are kept: dropped is not destroyClose
+	})
 }
 
 // drainedLocked reports whether Close has nothing left to wait for.
@@ -138,10 +191,7 @@ func (p *Pool[T]) closeLate(ctx context.Context) []error {
 	}
 	errs := []error{fmt.Errorf("pool: Close gave up waiting (%s): %w", msg, ctx.Err())}
 	errs = append(errs, late...)
-	for _, s := range doomed {
-		errs = append(errs, p.destroy(s))
-	}
-	return errs
+	return append(errs, p.destroyAll(doomed)...)
 }
 
 // LeaseError reports a lease that was still out when [Pool.Close] stopped

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,13 +15,16 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/multierr"
 
+	"github.com/reclaim-go/reclaim/internal/fault"
 	"github.com/reclaim-go/reclaim/pool"
 	"github.com/reclaim-go/reclaim/retry"
 )
 
 // FuzzPool drives a pool with random sequences of Acquire (in the
 // background, with timeouts), Release, Destroy, time passing, failing
-// Opens, failing health checks, misuse of given-back leases and Close, inside a synctest bubble,
+// Opens, failing health checks, Open, Close and HealthCheck that panic,
+// panic(nil) or call runtime.Goexit, misuse of given-back leases and Close,
+// inside a synctest bubble,
 // and checks its invariants after every step: never more than MaxSize
 // resources, no resource lent to two holders, Stats consistent with what
 // the test saw, and everything closed after Close.
@@ -30,6 +36,10 @@ func FuzzPool(f *testing.F) {
 	f.Add([]byte{0x37, 0x00, 0x08, 0x10, 0x03, 0x13, 0x1b, 0x01, 0x00, 0x04, 0x00, 0x0b, 0x0c, 0x00, 0x06})
 	f.Add([]byte{0xf2, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x03, 0x0b, 0x00, 0x05, 0x01, 0x0e, 0x00})
 	f.Add([]byte{0x43, 0x00, 0x00, 0x1b, 0x13, 0x09, 0x05, 0x0a, 0x00, 0x16, 0x00, 0x07, 0x01})
+	// Callbacks that panic (0x34), panic(nil) (0x54), call Goexit (0x74).
+	f.Add([]byte{0x73, 0x34, 0x00, 0x00, 0x00, 0x01, 0x0b, 0x00, 0x07, 0x1b, 0x00, 0x02, 0x00, 0x13, 0x01, 0x00, 0x09, 0x0a})
+	f.Add([]byte{0xb2, 0x54, 0x00, 0x00, 0x01, 0x02, 0x1b, 0x00, 0x00, 0x07, 0x13, 0x00, 0x01, 0x16})
+	f.Add([]byte{0x5f, 0x74, 0x00, 0x00, 0x00, 0x00, 0x07, 0x1b, 0x01, 0x00, 0x02, 0x13, 0x00, 0x00, 0x0e, 0x06})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) == 0 || len(ops) > 200 {
 			t.Skip()
@@ -38,7 +48,32 @@ func FuzzPool(f *testing.F) {
 	})
 }
 
-var errFuzzOpen = errors.New("fuzz: open refused")
+var (
+	errFuzzOpen     = errors.New("fuzz: open refused")
+	errFuzzPanicked = errors.New("fuzz: Acquire panicked or exited")
+)
+
+// fuzzFault makes every third call of a callback panic, panic(nil) or call
+// runtime.Goexit, as mode says (0: never).
+type fuzzFault struct {
+	mode  atomic.Int32
+	calls atomic.Int32
+}
+
+func (f *fuzzFault) maybe() {
+	mode := f.mode.Load()
+	if mode == 0 || f.calls.Add(1)%3 != 0 {
+		return
+	}
+	switch mode {
+	case 1:
+		panic("fuzz: callback panicked")
+	case 2:
+		panic(nil)
+	default:
+		runtime.Goexit()
+	}
+}
 
 // poolModel is what the test knows of the pool it drives.
 type poolModel struct {
@@ -46,6 +81,7 @@ type poolModel struct {
 	p       *pool.Pool[*poolRes]
 	f       *resFactory
 	maxSize int
+	faults  *fuzzFault
 
 	held    []pool.Lease[*poolRes] // lent and collected
 	gone    []goneLease            // given back: any use is misuse
@@ -59,12 +95,24 @@ type poolModel struct {
 
 func runPoolOps(t *testing.T, conf byte, ops []byte) {
 	maxSize := 1 + int(conf&3)
+	faults := &fuzzFault{}
+	fac := &resFactory{maxSize: maxSize}
 	cfg := pool.Config[*poolRes]{
+		Open: func(ctx context.Context) (*poolRes, error) {
+			faults.maybe()
+			return fac.Open(ctx)
+		},
+		Close: func(r *poolRes) error {
+			err := r.Close()
+			faults.maybe()
+			return err
+		},
 		MaxSize:     maxSize,
 		MinIdle:     int(conf>>2&3) % (maxSize + 1),
 		OpenBackoff: retry.Policy{InitialDelay: time.Second, MaxDelay: 4 * time.Second},
 		Logger:      slog.New(slog.DiscardHandler),
 		HealthCheck: func(_ context.Context, r *poolRes) error {
+			faults.maybe()
 			if r.bad.Load() {
 				return errors.New("fuzz: bad resource")
 			}
@@ -84,8 +132,9 @@ func runPoolOps(t *testing.T, conf byte, ops []byte) {
 	if conf&0x80 != 0 {
 		cfg.MaxWaiters = 2
 	}
-	fac := &resFactory{maxSize: maxSize}
-	m := &poolModel{t: t, f: fac, maxSize: maxSize, p: newTestPool(t, fac, cfg), results: make(chan acquired, 64)}
+	p, err := pool.New(cfg)
+	require.NoError(t, err)
+	m := &poolModel{t: t, f: fac, maxSize: maxSize, faults: faults, p: p, results: make(chan acquired, 64)}
 
 	for _, op := range ops {
 		arg := int(op >> 3)
@@ -103,10 +152,13 @@ func runPoolOps(t *testing.T, conf byte, ops []byte) {
 		case 3:
 			time.Sleep([]time.Duration{time.Millisecond, time.Second, time.Minute, 10 * time.Minute}[arg%4])
 		case 4:
-			if arg%2 == 0 {
+			switch arg % 4 {
+			case 0:
 				fac.setErr(errFuzzOpen)
-			} else {
+			case 1:
 				fac.setErr(nil)
+			default: // callbacks misbehave, or stop
+				faults.mode.Store(int32(arg/4) % 4)
 			}
 		case 5:
 			m.misuse(arg)
@@ -148,8 +200,13 @@ func (m *poolModel) acquire(timeout time.Duration) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
+		r := acquired{err: errFuzzPanicked}
+		defer func() {
+			_ = recover() // a callback's panic, or Goexit: the pool must stay consistent
+			m.results <- r
+		}()
 		l, err := m.p.Acquire(ctx)
-		m.results <- acquired{l, err}
+		r = acquired{l, err}
 	}()
 }
 
@@ -164,7 +221,9 @@ func (m *poolModel) collect() {
 				r.l.Value().hold(m.t)
 				m.held = append(m.held, r.l)
 			case errors.Is(r.err, context.DeadlineExceeded), errors.Is(r.err, pool.ErrBusy),
-				errors.Is(r.err, errFuzzOpen), errors.Is(r.err, pool.ErrClosed):
+				errors.Is(r.err, errFuzzOpen), errors.Is(r.err, pool.ErrClosed),
+				errors.Is(r.err, errFuzzPanicked), errors.As(r.err, new(*pool.PanicError)),
+				strings.HasPrefix(r.err.Error(), "pool: Open failed"):
 			default:
 				m.t.Fatalf("Acquire returned an unexpected error: %v", r.err)
 			}
@@ -185,11 +244,14 @@ func (m *poolModel) giveBack(i int, destroy bool) {
 	if !m.closed {
 		m.ends++
 	}
-	if destroy {
-		l.Destroy()
-	} else {
-		l.Release()
-	}
+	// Close may panic or exit under Release and Destroy.
+	fault.Call(func() {
+		if destroy {
+			l.Destroy()
+		} else {
+			l.Release()
+		}
+	})
 	m.gone = append(m.gone, goneLease{l, destroy})
 	if len(m.gone) > 8 {
 		m.gone = m.gone[1:]
@@ -221,6 +283,9 @@ func (m *poolModel) close(timeout time.Duration) {
 	defer cancel()
 	first := !m.closed
 	m.closed = true
+	// Close(ctx) reports each lease it gives up on once: callbacks behave
+	// from here on, so that its report is complete.
+	m.faults.mode.Store(0)
 	err := m.p.Close(ctx)
 	if !first {
 		require.NoError(m.t, err, "a second Close")

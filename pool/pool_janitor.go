@@ -98,7 +98,9 @@ func (p *Pool[T]) janitorLoop(done chan struct{}, first time.Duration) {
 				timer.Reset(next - now)
 				break
 			}
-			p.destroyAll(doomed)
+			for _, s := range doomed {
+				p.destroyReported(s)
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/reclaim-go/reclaim/pool"
+	"github.com/reclaim-go/reclaim/retry"
 )
 
 func TestPoolReportsALeaseHeldPastLeakThresholdOnceAndWhenItComesBack(t *testing.T) {
@@ -149,4 +151,73 @@ func TestPoolReleasedTrackedLeaseIsNotReportedAsDropped(t *testing.T) {
 	}
 	assert.Zero(t, p.Stats().LeasesDropped)
 	closePool(t, p)
+}
+
+func TestPoolCloseReclaimsALeaseDroppedWhileItWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &resFactory{}
+		p := newTestPool(t, f, pool.Config[*poolRes]{
+			MaxSize:       1,
+			LeakThreshold: time.Minute,
+			Logger:        slog.New(slog.DiscardHandler),
+		})
+		l := mustAcquire(t, p)
+		closed := make(chan error, 1)
+		go func() { closed <- p.Close(context.Background()) }()
+		synctest.Wait()
+		// Dropped after Close started waiting: the cleanup, outside the
+		// bubble, only records it, and Close finds it at its next look.
+		dropHeld(&l)
+		collectDropped(t, p, 1)
+		time.Sleep(time.Minute)
+		require.NoError(t, <-closed)
+		assert.EqualValues(t, 1, p.Stats().DestroyedDropped)
+		assert.Zero(t, f.live())
+	})
+}
+
+// dropHeld loses the lease *l.
+//
+//go:noinline
+func dropHeld(l *pool.Lease[*poolRes]) { *l = pool.Lease[*poolRes]{} }
+
+func TestPoolCloseWithoutDeadlineLogsTheLeasesStillOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs lockedBuffer
+		f := &resFactory{}
+		p := newTestPool(t, f, pool.Config[*poolRes]{
+			MaxSize:       1,
+			LeakThreshold: time.Hour,
+			Logger:        slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		l := holdLeaseForLeakTest(t, p)
+		closed := make(chan error, 1)
+		go func() { closed <- p.Close(context.Background()) }()
+		time.Sleep(35 * time.Second)
+		out := logs.String()
+		assert.Equal(t, 3, strings.Count(out, "Close is waiting for leases still out"), "every 10s, not more")
+		assert.Contains(t, out, "holdLeaseForLeakTest", "with where the lease was acquired")
+		l.Release()
+		require.NoError(t, <-closed)
+	})
+}
+
+func TestPoolLogsBackgroundOpenFailuresAtABoundedRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs lockedBuffer
+		f := &resFactory{}
+		f.setErr(errors.New("connection refused"))
+		p := newTestPool(t, f, pool.Config[*poolRes]{
+			MaxSize: 1, MinIdle: 1,
+			OpenBackoff: retry.Policy{InitialDelay: time.Second, MaxDelay: time.Second, Jitter: retry.NoJitter},
+			Logger:      slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		time.Sleep(25 * time.Second)
+		out := logs.String()
+		assert.GreaterOrEqual(t, f.calls.Load(), int64(20), "the warm-up keeps trying")
+		assert.Equal(t, 3, strings.Count(out, "background Open failed"), "once per 10s")
+		assert.Contains(t, out, "connection refused")
+		assert.Contains(t, out, "suppressed=9")
+		closePool(t, p)
+	})
 }

@@ -52,7 +52,7 @@ type Stats struct {
 	OpenErrors uint64
 
 	// DestroyedIdle is the total number of resources destroyed after
-	// MaxIdleTime idle.
+	// MaxIdleTime idle, or released while MaxIdle were idle.
 	DestroyedIdle uint64
 	// DestroyedLifetime is the total number of resources destroyed at the
 	// end of their MaxLifetime.
@@ -71,6 +71,9 @@ type Stats struct {
 	DestroyedDropped uint64
 	// CloseErrors is the total number of errors returned by Close.
 	CloseErrors uint64
+	// Panics is the total number of panics and Goexits of callbacks on
+	// the pool's own goroutines that no caller received (see [PanicError]).
+	Panics uint64
 
 	// LeaksReported is the total number of leases reported as held longer
 	// than LeakThreshold.
@@ -106,7 +109,7 @@ func (s *Stats) countDestroy(r destroyReason) {
 		s.DestroyedHealthCheck++
 	case destroyExplicit:
 		s.DestroyedExplicit++
-	case destroyClose:
+	case destroyClose, destroyLate:
 		s.DestroyedClose++
 	case destroyDropped:
 		s.DestroyedDropped++
@@ -183,27 +186,34 @@ func (h Histogram) Mean() time.Duration {
 	return h.Sum / time.Duration(n)
 }
 
-// Quantile returns an upper bound of the q-quantile (0 <= q <= 1) of the
-// durations recorded: the upper bound of the bucket it falls in, so at
-// most twice the true value, or the lower bound of the last bucket for
-// durations beyond it. It returns 0 if nothing was recorded.
+// Quantile returns an upper bound of the q-quantile of the durations
+// recorded: the upper bound of the bucket it falls in, so at most twice the
+// true value, or the lower bound of the last bucket for durations beyond
+// it. q is clamped to [0, 1]: below 0 means the minimum's bucket, above 1
+// the maximum's. It returns 0 if nothing was recorded, and for a q that is
+// NaN.
 func (h Histogram) Quantile(q float64) time.Duration {
 	n := h.Count()
-	if n == 0 {
+	if n == 0 || math.IsNaN(q) {
 		return 0
 	}
 	rank := uint64(math.Ceil(max(0, min(q, 1)) * float64(n)))
-	rank = max(rank, 1)
+	rank = min(max(rank, 1), n)
 	var seen uint64
+	last := 0
 	for i, c := range h.Counts {
+		if c == 0 {
+			continue
+		}
 		seen += c
+		last = i
 		if seen >= rank {
-			lo, hi := histBounds(i)
-			if i == histBuckets-1 {
-				return lo
-			}
-			return hi
+			break
 		}
 	}
-	panic("bug: pool: Histogram counts changed while reading them")
+	lo, hi := histBounds(last)
+	if last == histBuckets-1 {
+		return lo
+	}
+	return hi
 }

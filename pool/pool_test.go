@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -216,6 +218,12 @@ func TestNewRejectsInvalidConfigNamingTheField(t *testing.T) {
 		{"negative OpenTimeout", pool.Config[*poolRes]{Open: open, MaxSize: 1, OpenTimeout: -1}, "Config.OpenTimeout"},
 		{"negative LeakThreshold", pool.Config[*poolRes]{Open: open, MaxSize: 1, LeakThreshold: -1}, "Config.LeakThreshold"},
 		{"invalid OpenBackoff", pool.Config[*poolRes]{Open: open, MaxSize: 1, OpenBackoff: retry.Policy{MaxDelay: -1}}, "Config.OpenBackoff"},
+		{"OpenBackoff.MaxAttempts ignored", pool.Config[*poolRes]{Open: open, MaxSize: 1, OpenBackoff: retry.Policy{MaxAttempts: 2}}, "Config.OpenBackoff.MaxAttempts is set, but the pool uses only the delay fields"},
+		{"OpenBackoff.OnRetry ignored", pool.Config[*poolRes]{Open: open, MaxSize: 1, OpenBackoff: retry.Policy{OnRetry: func(int, error, time.Duration) {}}}, "Config.OpenBackoff.OnRetry"},
+		{"MaxIdle below MinIdle", pool.Config[*poolRes]{Open: open, MaxSize: 4, MinIdle: 2, MaxIdle: 1}, "Config.MaxIdle"},
+		{"MaxIdle above MaxSize", pool.Config[*poolRes]{Open: open, MaxSize: 4, MaxIdle: 5}, "Config.MaxIdle"},
+		{"negative LifetimeJitter", pool.Config[*poolRes]{Open: open, MaxSize: 1, MaxLifetime: time.Hour, LifetimeJitter: -2}, "Config.LifetimeJitter"},
+		{"LifetimeJitter above MaxLifetime", pool.Config[*poolRes]{Open: open, MaxSize: 1, MaxLifetime: time.Hour, LifetimeJitter: 2 * time.Hour}, "Config.LifetimeJitter"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := pool.New(tc.cfg)
@@ -698,20 +706,24 @@ func TestPoolWaiterCoveredByALeaseWaitsThroughABackoff(t *testing.T) {
 		held := mustAcquire(t, p)
 		f.setErr(refused)
 
-		// One lease is out: the first caller waits for it through the
-		// Open failure, since a release will serve it; the second has no
-		// such prospect and fails fast.
+		// One lease is out: the caller waits for it through the Open
+		// failure, since a release will serve it, and so does a second
+		// one arriving during the backoff: this is no outage.
 		w := acquireAsync(context.Background(), p)
 		synctest.Wait()
 		st := p.Stats()
 		require.EqualValues(t, 1, st.OpenErrors)
 		require.Equal(t, 1, st.Waiters)
-		_, err := p.Acquire(context.Background())
-		require.ErrorIs(t, err, refused)
+		w2 := acquireAsync(context.Background(), p)
+		synctest.Wait()
 		assert.EqualValues(t, 2, f.calls.Load(), "no Open during the backoff")
+		assert.Equal(t, 2, p.Stats().Waiters)
 
 		held.Release()
 		r := <-w
+		require.NoError(t, r.err)
+		r.l.Release()
+		r = <-w2
 		require.NoError(t, r.err)
 		r.l.Release()
 		closePool(t, p)
@@ -1126,4 +1138,157 @@ func TestPoolConcurrentUseNeverLendsAResourceTwice(t *testing.T) {
 	assert.False(t, f.overflow, "more than MaxSize resources open at once")
 	closePool(t, p)
 	assert.Zero(t, f.live())
+}
+
+// ctxCloser closes with a context, as *pgx.Conn does.
+type ctxCloser struct{ closed *atomic.Int32 }
+
+func (c ctxCloser) Close(ctx context.Context) error {
+	c.closed.Add(1)
+	return ctx.Err()
+}
+
+// plainCloser closes without returning an error.
+type plainCloser struct{ closed *atomic.Int32 }
+
+func (c plainCloser) Close() { c.closed.Add(1) }
+
+func TestPoolClosesEveryResourceOrRefusesTheConfig(t *testing.T) {
+	_, err := pool.New(pool.Config[int]{
+		Open:    func(context.Context) (int, error) { return 1, nil },
+		MaxSize: 1,
+	})
+	require.ErrorContains(t, err, "Config.Close is required: int has no Close method")
+
+	var closed atomic.Int32
+	p, err := pool.New(pool.Config[ctxCloser]{
+		Open:    func(context.Context) (ctxCloser, error) { return ctxCloser{&closed}, nil },
+		MaxSize: 1,
+	})
+	require.NoError(t, err, "Close(context.Context) error is recognised")
+	l, err := p.Acquire(context.Background())
+	require.NoError(t, err)
+	l.Destroy()
+	assert.EqualValues(t, 1, closed.Load())
+	require.NoError(t, p.Close(context.Background()))
+
+	q, err := pool.New(pool.Config[plainCloser]{
+		Open:    func(context.Context) (plainCloser, error) { return plainCloser{&closed}, nil },
+		MaxSize: 1,
+	})
+	require.NoError(t, err, "Close() is recognised")
+	l2, err := q.Acquire(context.Background())
+	require.NoError(t, err)
+	l2.Release()
+	require.NoError(t, q.Close(context.Background()))
+	assert.EqualValues(t, 2, closed.Load())
+}
+
+func TestHistogramQuantileOfAnyInput(t *testing.T) {
+	var h pool.Histogram
+	h.Counts[1] = 3 // [1µs, 2µs)
+	h.Counts[4] = 1 // [8µs, 16µs)
+	assert.Zero(t, h.Quantile(math.NaN()), "NaN: 0")
+	assert.Equal(t, 2*time.Microsecond, h.Quantile(-1), "below 0: the minimum's bucket")
+	assert.Equal(t, 2*time.Microsecond, h.Quantile(0))
+	assert.Equal(t, 2*time.Microsecond, h.Quantile(0.75))
+	assert.Equal(t, 16*time.Microsecond, h.Quantile(0.76))
+	assert.Equal(t, 16*time.Microsecond, h.Quantile(1))
+	assert.Equal(t, 16*time.Microsecond, h.Quantile(math.Inf(1)), "above 1: the maximum's bucket")
+	assert.Equal(t, 2*time.Microsecond, h.Quantile(math.Inf(-1)))
+	h.Counts[len(h.Counts)-1] = 1
+	lo, _ := h.Bounds(len(h.Counts) - 1)
+	assert.Equal(t, lo, h.Quantile(1), "the last bucket has no upper bound")
+}
+
+func TestPoolUsesEveryOpenBackoffFieldItAccepts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &resFactory{}
+		f.setErr(errors.New("refused"))
+		p := newTestPool(t, f, pool.Config[*poolRes]{
+			MaxSize: 1, MinIdle: 1,
+			OpenBackoff: retry.Policy{InitialDelay: time.Second, Multiplier: 3, MaxDelay: 9 * time.Second, Jitter: retry.NoJitter},
+			Logger:      slog.New(slog.DiscardHandler),
+		})
+		// Attempts at 0, 1s, 1+3=4s, 4+9=13s, 13+9=22s.
+		for _, at := range []struct {
+			t     time.Duration
+			calls int64
+		}{{500 * time.Millisecond, 1}, {1500 * time.Millisecond, 2}, {3900 * time.Millisecond, 2}, {4100 * time.Millisecond, 3}, {12900 * time.Millisecond, 3}, {13100 * time.Millisecond, 4}, {22100 * time.Millisecond, 5}} {
+			time.Sleep(time.Until(time.Unix(946684800, 0).Add(at.t)))
+			synctest.Wait()
+			assert.Equal(t, at.calls, f.calls.Load(), "at %v", at.t)
+		}
+		closePool(t, p)
+	})
+}
+
+func TestPoolMaxIdleClosesTheExcessOfABurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &resFactory{}
+		p := newTestPool(t, f, pool.Config[*poolRes]{MaxSize: 8, MaxIdle: 2, MaxConstructing: 8})
+		var burst []pool.Lease[*poolRes]
+		for range 8 {
+			burst = append(burst, mustAcquire(t, p))
+		}
+		for _, l := range burst {
+			l.Release()
+		}
+		st := p.Stats()
+		assert.Equal(t, 2, st.Idle)
+		assert.Equal(t, 2, st.Total)
+		assert.EqualValues(t, 6, st.DestroyedIdle)
+		assert.EqualValues(t, 2, f.live())
+		closePool(t, p)
+	})
+}
+
+func TestPoolLifetimeJitterIsExactAndCanBeTurnedOff(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		jitter        time.Duration
+		earliest, max time.Duration
+	}{
+		{"default: (90%, 100%]", 0, 9*time.Minute + time.Nanosecond, 10 * time.Minute},
+		{"one minute", time.Minute, 9*time.Minute + time.Nanosecond, 10 * time.Minute},
+		{"none", pool.NoLifetimeJitter, 10 * time.Minute, 10 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := &resFactory{}
+				start := time.Now()
+				const n = 16
+				p := newTestPool(t, f, pool.Config[*poolRes]{
+					MaxSize: n, MaxConstructing: n,
+					MaxLifetime: 10 * time.Minute, LifetimeJitter: tc.jitter,
+				})
+				var leases []pool.Lease[*poolRes]
+				for range n {
+					leases = append(leases, mustAcquire(t, p))
+				}
+				for _, l := range leases {
+					l.Release()
+				}
+				var first, last time.Duration
+				for p.Stats().DestroyedLifetime < n {
+					before := p.Stats().DestroyedLifetime
+					time.Sleep(time.Second)
+					synctest.Wait()
+					if p.Stats().DestroyedLifetime > before {
+						if first == 0 {
+							first = time.Since(start)
+						}
+						last = time.Since(start)
+					}
+				}
+				// Expiries are seen at the next whole second.
+				assert.GreaterOrEqual(t, first, tc.earliest.Truncate(time.Second))
+				assert.LessOrEqual(t, last, tc.max, "no resource outlives MaxLifetime")
+				if tc.jitter == pool.NoLifetimeJitter {
+					assert.Equal(t, first, last, "all together")
+				}
+				closePool(t, p)
+			})
+		})
+	}
 }

@@ -23,11 +23,25 @@ type poolWaiter[T any] struct {
 	trace      stack.Trace   // the Acquire's stack, when tracking
 }
 
-// waitResult is what a waiter is woken with: a resource lent to it, or
-// the error to return.
+// waitResult is what a waiter is woken with: a resource lent to it, the
+// error to return, or the panic of the Open that was to serve it.
 type waitResult[T any] struct {
 	s   *poolSlot[T]
 	err error
+	pe  *PanicError
+}
+
+// failure returns r's error, or panics with r's panic in the waiter's
+// goroutine: the panic of an Open reaches the caller it was meant for. A
+// Goexit is returned as an error rather than ending the caller.
+func (r waitResult[T]) failure() error {
+	if r.pe != nil && !r.pe.Goexit {
+		panic(r.pe)
+	}
+	if r.pe != nil {
+		return r.pe
+	}
+	return r.err
 }
 
 // waitQueue is a FIFO of waiters: a doubly linked list, so that a waiter

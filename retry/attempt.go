@@ -124,7 +124,9 @@ func (a *Attempt) Scope() *scope.Scope {
 	a.made.Store(true)
 	ph := a.phase("Scope")
 	if a.scope == nil {
-		a.scope = new(scope.Scope)
+		// A discarded value's failure-only cleanups run whatever their
+		// place: see Value.
+		a.scope = scope.New(holdFailures)
 		if ph == closing {
 			// The closing attempt has already taken its Scope: this one
 			// runs what is registered on it at once.
@@ -234,6 +236,8 @@ func (a *Attempt) end(err error) (error, bool) {
 	}
 	return err, false
 }
+
+var holdFailures = scope.HoldFailureCleanups(true)
 
 // ended marks the Attempt as returned. Its context and Scope stay out of
 // reach: an Attempt that made them is not used again.

@@ -84,6 +84,16 @@ func TestAValueThatValueDiscardsIsReleased(t *testing.T) {
 	require.ErrorIs(t, err, retry.ErrCleanup)
 	require.ErrorIs(t, err, errFlush)
 	assertEmpty(t, dir)
+
+	// The same with the release registered after the cleanup that fails:
+	// the unwinding reaches the release first, before anything failed, and
+	// must still run it (the "2 opened, 0 closed" order).
+	_, err = retry.Value(context.Background(), p, func(a *retry.Attempt) (*os.File, error) {
+		a.Scope().Defer(func() error { return errFlush })
+		return open(a)
+	})
+	require.ErrorIs(t, err, retry.ErrCleanup)
+	assertEmpty(t, dir)
 }
 
 func assertEmpty(t *testing.T, dir string) {

@@ -56,9 +56,10 @@ func Do(ctx context.Context, p Policy, fn func(*Attempt) error) error {
 // whatever the order of the registrations. Register the release of what
 // the value holds with [scope.Scope.OnFailure] on the attempt's Scope. It
 // also discards the value of a successful attempt whose cleanups failed
-// ([ErrCleanup]); the Scope then unwinds as failed from the first failing
-// cleanup on, so register the value's release before the cleanups that may
-// fail.
+// ([ErrCleanup]), and then too every failure-only cleanup runs, whatever
+// the order of the registrations: those the unwinding reached before the
+// failure run at its end (the Scope holds them, see
+// [scope.HoldFailureCleanups]).
 //
 // A value tied to the attempt's context, such as an *http.Response made
 // with [Attempt.Context], is cut off when Value returns: the attempt's

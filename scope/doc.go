@@ -15,14 +15,14 @@
 // cleanups in reverse order and returns their errors combined with
 // [go.uber.org/multierr]: none is dropped, on the success path included.
 //
-//	var s scope.Scope // the zero Scope is ready; on the stack it allocates nothing
+//	var s scope.Scope // the zero Scope is ready to use, on the stack
 //	f, err := os.Open(name)
 //	if err != nil {
 //		return err
 //	}
-//	s.DeferClose(f)
+//	s.DeferClose(f) // allocates nothing
 //	mu.Lock()
-//	s.DeferFunc(mu.Unlock)
+//	s.DeferFunc(mu.Unlock) // a method value: one allocation (see Cost)
 //	return s.Close() // unlocks, then closes f, and reports f.Close's error
 //
 // # Defer and error: CloseInto
@@ -72,6 +72,10 @@
 //		return &store{a, b, c, closer: s.Release()}, nil // s is empty now
 //	}
 //
+// The constructor's [Scope.OnFailure] rollbacks are dropped by Release: they
+// belong to the construction, which has succeeded, and do not run at the
+// object's own Close.
+//
 // # Closing early inside a loop: handles
 //
 // A defer in a loop holds every file until the function returns. Every
@@ -102,9 +106,18 @@
 // [context.WithoutCancel] of the caller's context: a cancelled request must
 // not cancel its own cleanup. [Scope.DeferContext] registers cleanups that
 // take a context, such as http.Server.Shutdown; [Scope.CloseContext] passes
-// its context to them. With the [CleanupTimeout] option each context cleanup
-// also gets its own deadline; one that overruns it is abandoned, named in
-// the error, and the unwinding goes on.
+// its context to them.
+//
+// With the [CleanupTimeout] option each context cleanup also gets its own
+// deadline: the earlier of the CloseContext deadline and the timeout. One
+// that has not returned by then is abandoned, named in the error, and the
+// unwinding goes on; the same holds for [Handle.Run] and for a cleanup
+// registered after Close. An abandoned cleanup's goroutine lives on until
+// the cleanup returns, and may overlap the older cleanups; its late error or
+// panic is reported to slog.Default (with the panic's stack), not raised:
+// whether a cleanup is abandoned can depend on scheduling, which must not
+// decide whether the program crashes. Without CleanupTimeout a cleanup that ignores its context is
+// waited for.
 //
 // # Errors
 //
@@ -116,29 +129,50 @@
 //
 // # Panics, runtime.Goexit and os.Exit
 //
-// A panicking cleanup does not stop the others: it is recovered, the rest
-// run, and then Close panics again with the same value, so the bug stays
-// loud and the resources are still released. A function that panics under
-// `defer s.CloseInto(&err)` closes its scope as failed and keeps panicking
-// with its own value.
+// A Scope unwinds as the defer statements it replaces would. A cleanup that
+// panics or calls runtime.Goexit (t.FailNow, require.NoError in a test) does
+// not stop the others: the older cleanups run, each exactly once, the scope
+// is closed, and then the panic or Goexit goes on to Close's caller, any
+// number of times over. When several cleanups panic, the panic that goes on
+// is the latest, the oldest cleanup's, as with defer; every one of them is
+// printed if the program crashes. The one difference from defer: where a
+// Goexit would silently drop a panic already under way, a Scope raises the
+// panic, so that no panic is swallowed. The panic is raised from within the
+// deferred call that recovered it, so a crash shows the file and line of the
+// cleanup that panicked, and a recover sees the cleanup's value itself. A
+// cleanup that panicked or called Goexit fails the rest of the unwinding:
+// older [Scope.OnFailure] cleanups run.
 //
-// runtime.Goexit (t.FailNow, t.SkipNow) runs deferred calls, so a deferred
+// Errors survive a panic or Goexit where there is somewhere to put them:
+// CloseInto and [Run] append them to the error before the panic or Goexit
+// goes on; Close, which does not return then, loses them, as any function
+// does. A function that panics under `defer s.CloseInto(&err)` closes its
+// scope as failed and keeps panicking with its own value, whatever the
+// cleanups do.
+//
+// runtime.Goexit in the function itself runs deferred calls, so a deferred
 // Close still runs every cleanup; CloseInto cannot tell Goexit from a normal
 // return and closes as failed only if the error is set, while [Run] sees it
-// and closes as failed. A cleanup that calls Goexit does not stop the others
-// either. os.Exit, log.Fatal and a fatal runtime error run no deferred
-// calls at all: their cleanups do not run, as with defer. Close scopes
-// before calling os.Exit, or return from main instead.
+// and closes as failed. os.Exit, log.Fatal and a fatal runtime error run no
+// deferred calls at all: their cleanups do not run, as with defer. Close
+// scopes before calling os.Exit, or return from main instead.
 //
 // # Late registration, concurrency and reuse
 //
 // All methods are safe for concurrent use. Cleanups run one at a time, in
-// the goroutine that called Close, with no lock held, so a cleanup may
-// register further cleanups: they run before Close returns. A cleanup
-// registered after Close returned runs at once, in the registering
-// goroutine: a resource is never silently kept. Close is idempotent; a Close
-// that finds another one running waits until every cleanup has finished. A
-// closed Scope is not reopened; use a new one.
+// the goroutine that called Close, with no lock held (a cleanup abandoned by
+// [CleanupTimeout] is the exception: it may still be running while the older
+// ones run), so a cleanup may register further cleanups: they run before
+// Close returns. A cleanup registered after Close returned runs at once, in
+// the registering goroutine: a resource is never silently kept. Close is
+// idempotent; a Close that finds another one running in another goroutine
+// waits until every cleanup has finished. A Close called from one of the
+// Scope's own cleanups (an object whose Close closes the Scope that holds
+// it) returns nil at once: the Close already under way runs the rest and
+// reports their errors. (This needs to know the calling goroutine, which
+// the package finds on amd64 and arm64; elsewhere such a Close waits for
+// itself, as a sync.Once does.) A closed Scope is not reopened; use a new
+// one.
 //
 // # Parallel and background cleanups
 //
@@ -175,7 +209,15 @@
 //
 // # Cost
 //
-// Registering a pointer-shaped closer allocates nothing, and up to eight
-// registrations on a Scope held on the stack, then Close, allocate nothing
-// at all. A Scope from [New] costs one allocation with default options.
+// A Scope held on the stack takes up to eight registrations, then Close,
+// without allocating, provided each registration is itself free. Free are
+// [Scope.DeferClose] of a pointer-shaped closer (*os.File, net.Conn, a
+// pointer to your type), and Defer, DeferFunc, DeferContext and OnFailure of
+// a top-level function or of a func literal that captures nothing. A method
+// value such as mu.Unlock, or a closure that captures variables, is a func
+// value made for the call; since the Scope keeps it, the compiler allocates
+// it, one allocation per registration, as it would for any func kept for
+// later. A Scope from [New] costs one allocation with default options, the
+// ninth and later pending cleanups grow a slice, and a context cleanup run
+// under [CleanupTimeout] costs a goroutine and a timer.
 package scope

@@ -89,3 +89,19 @@ func cleanupName(c io.Closer) string {
 	}
 	return "?"
 }
+
+// misuseError is the panic value of a misuse that would otherwise lose the
+// cleanups' errors: the message names the mistake, Unwrap returns the errors.
+type misuseError struct {
+	msg string
+	err error
+}
+
+func (e *misuseError) Error() string {
+	if e.err == nil {
+		return e.msg
+	}
+	return e.msg + "; cleanup errors: " + e.err.Error()
+}
+
+func (e *misuseError) Unwrap() error { return e.err }

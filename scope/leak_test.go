@@ -136,3 +136,16 @@ func TestLeakEnvironmentVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestOptionsAppliesItsOptionsInOrder(t *testing.T) {
+	var on, off leakLog
+	func() {
+		s := scope.New(scope.Options(scope.DetectLeaks(scope.LeaksOff), scope.OnLeak(on.report)))
+		s.DeferFunc(func() {})
+		s2 := scope.New(scope.Options(scope.OnLeak(off.report), scope.DetectLeaks(scope.LeaksOff)))
+		s2.DeferFunc(func() {})
+	}()
+	collectGarbage()
+	assert.Len(t, on.all(), 1, "OnLeak after LeaksOff turns detection on")
+	assert.Empty(t, off.all(), "LeaksOff after OnLeak turns it off")
+}

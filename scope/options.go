@@ -21,6 +21,7 @@ func (f optionFunc) apply(o *options) { f(o) }
 // [Scope.Release] makes from it.
 type options struct {
 	sites          bool
+	holdFailures   bool
 	cleanupTimeout time.Duration
 	leaks          LeakLevel
 	onLeak         func(Leak)
@@ -34,14 +35,40 @@ func RecordSites(on bool) Option {
 	return optionFunc(func(o *options) { o.sites = on })
 }
 
+// HoldFailureCleanups makes the failure-only cleanups ([Scope.OnFailure])
+// that the unwinding reaches before anything failed wait instead of being
+// dropped: if a cleanup fails later in the same unwinding, they run at its
+// end, newest first. By default a failure makes only the failure-only
+// cleanups older than it run, which suits rollbacks that undo what older
+// cleanups would otherwise keep. Hold them when a failure-only cleanup
+// releases what a successful close would hand over, and a failing cleanup
+// anywhere means nothing is handed over: retry's attempts use it, so that a
+// value discarded because its attempt's cleanup failed is released
+// whatever the order of registration.
+func HoldFailureCleanups(on bool) Option {
+	return optionFunc(func(o *options) { o.holdFailures = on })
+}
+
 // CleanupTimeout gives every [Scope.DeferContext] cleanup its own deadline:
-// its context is cancelled after d, and if the cleanup has still not
-// returned, unwinding goes on without it and the error names it
-// ([*CleanupError] wrapping [ErrCleanupTimeout] and
-// [context.DeadlineExceeded]). Such a cleanup runs in a goroutine of its own
-// so that it can be abandoned; its late result is discarded. d <= 0, the
-// default, means no deadline beyond the one of the context given to
-// [Scope.CloseContext].
+// d after it starts, or the deadline of the context given to
+// [Scope.CloseContext] if that is earlier. Its context is cancelled then,
+// and if the cleanup has still not returned, it is abandoned: the unwinding
+// goes on without it and the error names it ([*CleanupError] wrapping
+// [ErrCleanupTimeout] and [context.DeadlineExceeded]). [Handle.Run] and a
+// cleanup registered after Close are bounded the same way. However early
+// its deadline, a cleanup is waited for at least 10 ms, so that one reached
+// after CloseContext's deadline passed, which starts with a done context,
+// can still return its own result (or panic in the caller) instead of
+// being abandoned before it ran.
+//
+// Such a cleanup runs in a goroutine of its own so that it can be
+// abandoned. If it ends in time it ends as if it had run in place: its
+// error is reported, its panic raised, its runtime.Goexit repeated in the
+// closing goroutine (failing the unwinding). An abandoned one runs on until
+// it returns, possibly while older cleanups run; its late error or panic is
+// reported to slog.Default, with the panic's stack, rather than raised.
+// d <= 0, the default, means no deadline but the context's, and a cleanup
+// that ignores its context is waited for.
 func CleanupTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.cleanupTimeout = d })
 }
@@ -107,4 +134,15 @@ func buildOptions(opts []Option) *options {
 		opt.apply(o)
 	}
 	return o
+}
+
+// Options combines opts into one Option that applies them in order. It is
+// for code that hands its callers a single Option standing for several,
+// such as scopetest.CheckLeaks.
+func Options(opts ...Option) Option {
+	return optionFunc(func(o *options) {
+		for _, opt := range opts {
+			opt.apply(o)
+		}
+	})
 }

@@ -19,8 +19,8 @@ import (
 // The group's error is its members' errors combined with multierr, newest
 // member first, as a Scope would report them had they run one after the
 // other. A member that panics does not stop the others; once all have
-// ended, the group panics with the value of the newest member that
-// panicked, and the Scope treats that as it treats any panicking cleanup:
+// ended, the group panics with the value of the oldest member that
+// panicked (the one a Scope running them in turn would raise last), and the Scope treats that as it treats any panicking cleanup:
 // the older cleanups run, then Close panics. A member that calls
 // runtime.Goexit ends its own goroutine only; once all have ended, the
 // group calls runtime.Goexit in the goroutine that runs it, as a cleanup
@@ -132,7 +132,7 @@ func (p *Parallel) run(ctx context.Context) error {
 	for i := len(ends) - 1; i >= 0; i-- { // newest first, as the Scope runs them
 		e := ends[i]
 		err = multierr.Append(err, e.err)
-		if e.panicked && !panicked {
+		if e.panicked { // the oldest one wins, as with cleanups run in turn
 			pv, panicked = e.pv, true
 		}
 		goexited = goexited || e.goexited

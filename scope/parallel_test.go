@@ -94,7 +94,7 @@ func TestParallelPanicIsRaisedAfterTheWholeScopeUnwound(t *testing.T) {
 	p.DeferFunc(func() { panic("member 2") })
 	p.Defer(func() error { panic("member 3") })
 	p.Defer(rec.ok("member 4"))
-	assert.PanicsWithValue(t, "member 3", func() { _ = s.Close() }, "the newest panicking member's value")
+	assert.PanicsWithValue(t, "member 2", func() { _ = s.Close() }, "the oldest panicking member's value, as in turn")
 	log := rec.log()
 	assert.ElementsMatch(t, []string{"member 1", "member 4", "older"}, log)
 	assert.Equal(t, "older", log[len(log)-1], "the older cleanup ran after the group, before the panic")

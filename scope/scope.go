@@ -41,10 +41,11 @@ type Scope struct {
 	failed      bool
 	// grew is set when a cleanup is registered while the scope closes, so
 	// that the unwinder runs it before older ones, as the newest.
-	grew atomic.Bool
-	done chan struct{} // made by a Close that waits for another; closed when closing ends
-	opts *options      // nil means defaults
-	leak *leakRecord   // nil when not watched
+	grew   atomic.Bool
+	done   chan struct{} // made by a Close that waits for another; closed when closing ends
+	closer uintptr       // goid.Current of the goroutine running the cleanups, while closing
+	opts   *options      // nil means defaults
+	leak   *leakRecord   // nil when not watched
 }
 
 const inlineEntries = 8
@@ -123,8 +124,10 @@ func (s *Scope) DeferFunc(fn func()) Handle {
 
 // DeferClose registers c.Close to run when the scope closes. Registering a
 // pointer-shaped closer (*os.File, net.Conn, ...) allocates nothing. A nil
-// closer, including a nil pointer such as the *os.File of a failed os.Open,
-// is a programming error and panics here rather than at Close.
+// closer, including a nil pointer such as the *os.File of a failed os.Open
+// and a nil func, map or chan of a type with a Close method, is a
+// programming error and panics here, naming DeferClose, rather than at
+// Close.
 func (s *Scope) DeferClose(c io.Closer) Handle {
 	if isNil(c) {
 		panic("scope: DeferClose called with a nil io.Closer")
@@ -157,8 +160,10 @@ func (s *Scope) OnFailure(fn func() error) Handle {
 	return s.push(closeFunc(fn), kindFailure)
 }
 
-// isNil reports whether c is nil or a nil pointer. It reads the interface's
-// data word first so that the common case costs no reflection.
+// isNil reports whether c is nil or holds a nil pointer, func, map or chan
+// (a nil CloserFunc-style adapter included). It reads the interface's data
+// word first so that the common case costs no reflection: only those kinds
+// are stored in it directly, so only they can leave it nil.
 func isNil(c io.Closer) bool {
 	if c == nil {
 		return true
@@ -166,7 +171,11 @@ func isNil(c io.Closer) bool {
 	if (*[2]unsafe.Pointer)(unsafe.Pointer(&c))[1] != nil {
 		return false
 	}
-	return reflect.TypeOf(c).Kind() == reflect.Pointer
+	switch reflect.TypeOf(c).Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.UnsafePointer:
+		return true
+	}
+	return false
 }
 
 func (s *Scope) push(c io.Closer, k kind) Handle {
@@ -178,7 +187,7 @@ func (s *Scope) push(c io.Closer, k kind) Handle {
 	if s.state == closed {
 		failed := s.failed
 		s.mu.Unlock()
-		return Handle{err: runLate(entry{c: c, pc: pc, tag: uint64(k)}, failed)}
+		return Handle{err: s.runNow(entry{c: c, pc: pc, tag: uint64(k)}, failed)}
 	}
 	s.nextID++
 	id := s.nextID
@@ -191,12 +200,16 @@ func (s *Scope) push(c io.Closer, k kind) Handle {
 	return Handle{s: s, id: id}
 }
 
-// runLate runs a cleanup registered after the scope closed: at once, so that
-// no resource is silently kept. A failure-only cleanup runs only if the scope
-// closed as failed. Panics propagate to the registering caller.
-func runLate(e entry, failed bool) error {
+// runNow runs a cleanup outside of Close: one registered after the scope
+// closed, at once, so that no resource is silently kept (a failure-only one
+// only if the scope closed as failed), or one taken by [Handle.Run]. It
+// honours [CleanupTimeout]; panics propagate to the caller.
+func (s *Scope) runNow(e entry, failed bool) error {
 	if e.kind() == kindFailure && !failed {
 		return nil
+	}
+	if d := s.timeout(); d > 0 && e.kind() == kindContext {
+		return runWithTimeout(context.Background(), &e, d)
 	}
 	return annotate(&e, call(context.Background(), &e))
 }
@@ -264,15 +277,20 @@ func (s *Scope) Len() int {
 	return s.n
 }
 
-// Release moves every pending cleanup, in order, into a new Scope with the
-// same options and returns it, leaving the receiver open and empty. A
-// constructor that acquired several resources hands them to its caller this
-// way only once all of them succeeded:
+// Release moves every pending cleanup that runs on every close, in order,
+// into a new Scope with the same options and returns it, leaving the
+// receiver open and empty. A constructor that acquired several resources
+// hands them to its caller this way only once all of them succeeded:
 //
 //	s := scope.New()
 //	defer s.CloseInto(&err) // closes what was opened if we fail
 //	...
 //	return &Thing{a: a, b: b, cleanup: s.Release()}, nil
+//
+// The failure-only cleanups ([Scope.OnFailure]) are dropped, not moved:
+// they are the rollbacks of a construction that has succeeded by the time
+// it calls Release, and must not run at the object's own Close, which is no
+// failure of the construction. So call Release last, once nothing can fail.
 //
 // Handles of the moved cleanups stay bound to the receiver and no longer
 // control them. Release on a closing or closed Scope panics.
@@ -285,6 +303,9 @@ func (s *Scope) Release() *Scope {
 	}
 	for i := 0; i < s.n; i++ {
 		e := *s.at(i)
+		if e.kind() == kindFailure {
+			continue
+		}
 		ns.nextID++
 		e.tag = ns.nextID<<2 | uint64(e.kind())
 		ns.appendLocked(e)
@@ -304,15 +325,18 @@ func (s *Scope) Release() *Scope {
 // cleanups ran, and [errors.Is] sees each. Failure-only cleanups
 // ([Scope.OnFailure]) run only if a newer cleanup failed.
 //
-// A failing or panicking cleanup does not stop the ones after it. If a
-// cleanup panicked, Close panics with that value once all cleanups have run
-// (the first value, if several panicked); the bug stays loud and the
-// resources are still released.
+// A failing, panicking or Goexiting cleanup does not stop the ones after
+// it. If a cleanup panicked, Close panics once all cleanups have run, with
+// the latest value as defer statements would; a runtime.Goexit goes on
+// likewise. The bug stays loud and the resources are still released (see
+// the package doc).
 //
 // A cleanup registered while Close runs also runs before Close returns; one
-// registered after Close returned runs at once. Close is idempotent: a
-// second call runs nothing and returns nil, and a call made while another is
-// running waits until every cleanup has finished, then returns nil.
+// registered after Close returned runs at once. Close is idempotent: a second
+// call runs nothing and returns nil, a call made from another goroutine
+// while another is running waits until every cleanup has finished, then
+// returns nil, and a call made from one of the Scope's own cleanups returns
+// nil at once.
 func (s *Scope) Close() error {
 	return s.CloseContext(context.Background())
 }
@@ -321,11 +345,7 @@ func (s *Scope) Close() error {
 // registered with [Scope.DeferContext]. Every cleanup runs even when ctx is
 // done: a cleanup that honours ctx just returns sooner.
 func (s *Scope) CloseContext(ctx context.Context) error {
-	pv, panicked, err := s.close(ctx, false)
-	if panicked {
-		panic(pv)
-	}
-	return err
+	return s.close(ctx, false, nil, nil)
 }
 
 // CloseInto closes the scope and appends the cleanups' errors to *errp,
@@ -340,23 +360,42 @@ func (s *Scope) CloseContext(ctx context.Context) error {
 //
 // When *errp is non-nil, the scope closes as failed, so [Scope.OnFailure]
 // cleanups run. When the function is panicking, the scope closes as failed,
-// runs every cleanup, then panics again with the original value. Called
-// other than directly by defer, CloseInto cannot see a panic.
-// runtime.Goexit is not a panic: CloseInto runs the cleanups but treats it as
-// success unless *errp is set; [Run] treats it as a failure.
+// runs every cleanup, then panics again with the original value, whatever
+// the cleanups did. When a cleanup panics or calls runtime.Goexit, the
+// errors are appended before that goes on. Called other than directly by
+// defer, CloseInto cannot see a panic. runtime.Goexit is not a panic:
+// CloseInto runs the cleanups but treats it as success unless *errp is set;
+// [Run] treats it as a failure.
+//
+// A nil errp is a programming error that must not lose anything: CloseInto
+// still runs every cleanup (as failed if the function is panicking), then
+// panics, with the function's own panic value if it has one, and otherwise
+// with an error that says "CloseInto called with a nil error pointer" and
+// wraps the cleanups' errors.
 func (s *Scope) CloseInto(errp *error) {
 	r := recover()
 	if errp == nil {
-		panic("scope: CloseInto called with a nil error pointer")
+		s.closeIntoNil(r)
+		return
 	}
-	pv, panicked, err := s.close(context.Background(), r != nil || *errp != nil)
+	err := s.close(context.Background(), r != nil || *errp != nil, errp, r)
+	*errp = multierr.Append(*errp, err)
 	if r != nil {
 		panic(r)
 	}
-	*errp = multierr.Append(*errp, err)
-	if panicked {
-		panic(pv)
+}
+
+// closeIntoNil closes the scope for a CloseInto given a nil pointer, as
+// failed if the function is panicking, and then panics: with the function's
+// own panic value r if there is one, else with an error that names the
+// mistake and wraps the cleanups' errors, which have nowhere else to go.
+func (s *Scope) closeIntoNil(r any) {
+	var err error
+	err = multierr.Append(err, s.close(context.Background(), r != nil, &err, r))
+	if r != nil {
+		panic(r)
 	}
+	panic(&misuseError{msg: "scope: CloseInto called with a nil error pointer", err: err})
 }
 
 // A Handle controls one registered cleanup: run it now, or cancel it, leaving
@@ -368,7 +407,9 @@ type Handle struct {
 	err error // result of a cleanup that ran at registration
 }
 
-// Run runs the cleanup now, in the calling goroutine, and returns its error,
+// Run runs the cleanup now, in the calling goroutine (a context cleanup
+// under [CleanupTimeout] in one of its own, abandoned at its deadline), and
+// returns its error,
 // if it is still pending; it is then removed from the scope and will not run
 // again. A failure-only cleanup runs too: calling Run asks for it. If the
 // cleanup already ran, was cancelled, was moved away by [Scope.Release], or
@@ -385,7 +426,7 @@ func (h Handle) Run() error {
 	if !ok {
 		return nil
 	}
-	return annotate(&e, call(context.Background(), &e))
+	return h.s.runNow(e, true)
 }
 
 // Cancel removes the cleanup without running it and reports whether it was
@@ -419,21 +460,23 @@ func (h Handle) take() (entry, bool) {
 //
 // Run returns fn's error followed by the cleanups' errors, combined with
 // multierr. If fn panics, Run re-panics with the same value after the
-// cleanups ran.
-func Run(ctx context.Context, fn func(ctx context.Context, s *Scope) error) (err error) {
+// cleanups ran. opts configure the Scope as they would with [New]
+// ([CleanupTimeout], [RecordSites]); it is never watched for leaks, since
+// Run always closes it.
+func Run(ctx context.Context, fn func(ctx context.Context, s *Scope) error, opts ...Option) (err error) {
 	var s Scope
+	if len(opts) > 0 {
+		s.opts = buildOptions(opts) // never watched for leaks: Run always closes it
+	}
 	fctx, cancel := context.WithCancel(ctx)
 	returned := false
 	defer func() {
 		cancel()
 		r := recover()
-		pv, panicked, cerr := s.close(context.WithoutCancel(ctx), r != nil || !returned || err != nil)
+		cerr := s.close(context.WithoutCancel(ctx), r != nil || !returned || err != nil, &err, r)
+		err = multierr.Append(err, cerr)
 		if r != nil {
 			panic(r)
-		}
-		err = multierr.Append(err, cerr)
-		if panicked {
-			panic(pv)
 		}
 	}()
 	err = fn(fctx, &s)

@@ -92,6 +92,8 @@ func TestSingleErrorIsReturnedAsIs(t *testing.T) {
 	assert.Same(t, e, s.Close())
 }
 
+// As with defer statements, the panic that reaches the caller is the latest:
+// here the older cleanup's.
 func TestPanickingCleanupRunsTheRestThenPanicsAgain(t *testing.T) {
 	var r recorder
 	e := errors.New("after")
@@ -101,7 +103,7 @@ func TestPanickingCleanupRunsTheRestThenPanicsAgain(t *testing.T) {
 	s.Defer(r.fail("fails", e))
 	s.Defer(func() error { r.add("panic1"); panic("first") })
 	s.Defer(r.ok("newest"))
-	require.PanicsWithValue(t, "first", func() { _ = s.Close() })
+	require.PanicsWithValue(t, "second", func() { _ = s.Close() })
 	assert.Equal(t, []string{"newest", "panic1", "fails", "panic2", "oldest"}, r.log())
 	assert.NoError(t, s.Close(), "the scope is closed after the panic")
 }
@@ -193,6 +195,30 @@ func TestNilRegistrationsPanicNamingTheMethod(t *testing.T) {
 	assert.PanicsWithValue(t, "scope: DeferClose called with a nil io.Closer", func() { s.DeferClose(nil) })
 	var f *os.File // as returned by a failed os.Open
 	assert.PanicsWithValue(t, "scope: DeferClose called with a nil io.Closer", func() { s.DeferClose(f) })
+	// Item 6: nil closers of every nilable kind panic at registration.
+	var fn closerFunc // the common CloserFunc adapter
+	assert.PanicsWithValue(t, "scope: DeferClose called with a nil io.Closer", func() { s.DeferClose(fn) })
+	var m mapCloser
+	assert.PanicsWithValue(t, "scope: DeferClose called with a nil io.Closer", func() { s.DeferClose(m) })
+	var ch chanCloser
+	assert.PanicsWithValue(t, "scope: DeferClose called with a nil io.Closer", func() { s.DeferClose(ch) })
+	s.DeferClose(struct{ *nopCloser }{&nopCloser{}}) // a struct holding a pointer is a value
+	s.DeferClose(mapCloser{})                        // an empty map is not nil
+	assert.Equal(t, 2, s.Len())
+	require.NoError(t, s.Close())
+}
+
+type mapCloser map[string]int
+
+func (mapCloser) Close() error { return nil }
+
+type chanCloser chan int
+
+func (chanCloser) Close() error { return nil }
+
+func TestNilRegistrationsLeaveTheScopeEmpty(t *testing.T) {
+	var s scope.Scope
+	assert.Panics(t, func() { s.Defer(nil) })
 	assert.Zero(t, s.Len())
 	require.NoError(t, s.Close())
 }
@@ -434,6 +460,26 @@ func TestReleaseMovesEveryPendingCleanup(t *testing.T) {
 	var ce *scope.CleanupError
 	require.ErrorAs(t, moved.Close(), &ce, "the new scope keeps the options")
 	assert.Equal(t, []string{"receiver is reusable", "b", "a"}, r.log())
+}
+
+// Item 8: the constructor's rollbacks belong to the construction that
+// succeeded; they do not run at the object's own Close, failed or not.
+func TestReleaseDropsTheFailureOnlyCleanups(t *testing.T) {
+	var r recorder
+	newThing := func() (_ *scope.Scope, err error) {
+		var s scope.Scope
+		defer s.CloseInto(&err)
+		s.Defer(r.ok("close a"))
+		s.OnFailure(r.ok("remove a"))
+		s.Defer(r.fail("close b", errors.New("b")))
+		return s.Release(), nil
+	}
+	thing, err := newThing()
+	require.NoError(t, err)
+	assert.Empty(t, r.log(), "nothing ran at construction")
+	assert.Equal(t, 2, thing.Len())
+	assert.Error(t, thing.Close(), "the object's Close fails...")
+	assert.Equal(t, []string{"close b", "close a"}, r.log(), "...without rolling back the construction")
 }
 
 func TestReleaseOfManyCleanupsKeepsTheirOrder(t *testing.T) {

@@ -51,7 +51,7 @@ var mixedPool = func() *buffer.Pool {
 
 // bufferImpls lists the implementations, with reclaim's buffers coming from
 // get.
-func bufferImpls(get func(sizeHint int) *buffer.Buffer) []bufferImpl {
+func bufferImpls(get func(sizeHint int) buffer.Buffer) []bufferImpl {
 	return []bufferImpl{
 		{"reclaim", func(data []byte) int {
 			b := get(len(data))

@@ -61,3 +61,20 @@ func TestWait(t *testing.T) {
 		})
 	})
 }
+
+func TestWaitTickingTicksUntilDone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		done := make(chan struct{})
+		ticks := 0
+		time.AfterFunc(35*time.Second, func() { close(done) })
+		assert.True(t, closing.WaitTicking(context.Background(), done, 10*time.Second, func() { ticks++ }))
+		assert.Equal(t, 3, ticks)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+		defer cancel()
+		ticks = 0
+		assert.False(t, closing.WaitTicking(ctx, make(chan struct{}), 10*time.Second, func() { ticks++ }))
+		assert.Equal(t, 2, ticks)
+		assert.True(t, closing.WaitTicking(ctx, nil, time.Second, func() { t.Fatal("no wait, no tick") }))
+	})
+}

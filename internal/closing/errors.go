@@ -1,6 +1,7 @@
 // Package closing holds what the Close(ctx) of pool.Pool and handles.Cache
-// share: the close errors kept for Close to return, and the wait for the
-// holders that ends when Close's context does.
+// share: the close errors kept for Close to return, the wait for the
+// holders that ends when Close's context does, the panic of a user callback
+// caught on a goroutine of their own, and the throttle of their reports.
 package closing
 
 import "fmt"

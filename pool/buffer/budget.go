@@ -105,9 +105,9 @@ type parking struct {
 }
 
 // track registers the cleanup of a pooled buffer.
-func (b *Buffer) track() {
-	b.acct = &parking{shard: b.shard}
-	runtime.AddCleanup(b, collectBuffer, b.acct)
+func (m *bufMem) track() {
+	m.acct = &parking{shard: m.shard}
+	runtime.AddCleanup(m, collectBuffer, m.acct)
 }
 
 // collectBuffer runs on the runtime's cleanup goroutine after a Buffer was freed.

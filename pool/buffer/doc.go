@@ -15,11 +15,18 @@
 //	}
 //	_, err := conn.Write(b.Bytes())
 //
-// A Buffer has the writing half of [bytes.Buffer]: Write, WriteString,
-// ReadFrom, WriteTo (which, unlike bytes.Buffer's, leaves the contents in
-// place), Bytes, String, Len and Reset. [NewPool] makes a pool of one's
-// own with options; the zero [Pool], like the default one, keeps buffers
-// of up to 64 KiB and parks at most 8 MiB.
+// A Buffer has the methods of [bytes.Buffer] for writing (Write,
+// WriteString, WriteByte, WriteRune, ReadFrom, Grow, AvailableBuffer) and
+// for reading (Read, WriteTo, Bytes, String), with Len, Cap, Available,
+// Truncate and Reset; like bytes.Buffer's, Read and WriteTo consume what
+// they return, so a Buffer can feed io.Copy or a request body. [NewPool]
+// makes a pool of one's own with options; the zero [Pool], like the
+// default one, keeps buffers of up to 64 KiB and parks at most 8 MiB.
+//
+// A size hint is a hint: Get(n) then writing, or ReadFrom of, n bytes never
+// grows the buffer, and a hint above MaxSize gets a buffer of MaxSize that
+// grows as it is written, so that no hint (say 1<<40 from a corrupt length
+// prefix) allocates more than MaxSize up front. A negative hint panics.
 //
 // A pool keeps its buffers in size classes: powers of two from 64 bytes up to
 // its [MaxSize], with one sync.Pool per class. Get(n) takes a buffer
@@ -27,8 +34,7 @@
 // rounded up to a power of two: a 1 KiB request receives less than 2 KiB,
 // never the 1 MiB buffer someone needed earlier (golang/go#23199). A buffer that grew while in use goes back
 // to the class of its new size, and one that outgrew MaxSize is
-// dropped. A Get for more than MaxSize is served by a buffer made for
-// it and dropped on Close.
+// dropped.
 //
 // Size classes need the caller to say roughly how much it will write, which
 // it usually knows; in exchange no request pays for another's size. The
@@ -58,16 +64,20 @@
 // [ZeroOnClose] wipes a buffer's memory when it is closed, and the memory a
 // growing buffer leaves behind, for buffers that held secrets.
 //
+// # Giving back twice, and use after Close
+//
 // A Buffer belongs to its holder until Close; afterwards it belongs to the
-// pool. Using it after Close, or closing it twice, panics in every mode
-// ("buffer: Buffer used after Close", "buffer: Buffer closed twice") as long as
-// the pool has not handed it out again. Once it has, a late call cannot be
-// told from the new holder's own: a late Close gives the new holder's buffer
-// back under it. For tests, [PoisonOnClose], or the environment variable
-// RECLAIM_POISON=1 for every pool including the default one, closes that
-// gap: a closed *Buffer is never handed out again, so every late call
-// panics; its memory is filled with 0xDE, and a write through a slice kept
-// from Bytes is detected when the memory would be handed out again.
+// pool. The rule is the one of pool.Lease and handles.Ref: a second Close,
+// through any copy, returns [ErrClosed] and changes nothing; any other use
+// after Close panics ("buffer: Buffer used after Close"). A Buffer is a
+// value carrying the number of its loan, which Close retires, so both hold
+// in every mode and for ever, even after the pool lent the memory to
+// someone else: a stale Close can never give a new holder's memory back
+// under it. What the Buffer cannot guard is a slice kept from Bytes: for
+// tests, [PoisonOnClose], or the environment variable RECLAIM_POISON=1 for
+// every pool including the default one, fills closed memory with 0xDE, and
+// a write through such a slice is detected when the memory would be handed
+// out again.
 //
 // [Get], [Default] and a [Pool]'s methods are safe for concurrent use; a
 // [Buffer], like a bytes.Buffer, is not: it belongs to one holder at a time.

@@ -58,8 +58,9 @@ func ExampleNewPool() {
 	b.WriteString("token=s3cr3t")
 	b.Close() // zeroed and parked
 
-	huge := secrets.Get(3 << 20) // above MaxSize: made for this request
-	huge.Close()                 // zeroed and dropped
+	huge := secrets.Get(3 << 20) // a hint above MaxSize gets MaxSize...
+	huge.Write(make([]byte, 3<<20))
+	huge.Close() // ...and once grown past it, it is zeroed and dropped
 
 	st := secrets.Stats()
 	// sync.Pool may drop what it holds (at any collection, and at random

@@ -31,7 +31,7 @@ type Pool struct {
 	shardBudget int64      // the share of cfg.maxRetained each shard may park
 	nextShard   atomic.Uint32
 
-	classes [numClasses]sync.Pool // of *Buffer, parked
+	classes [numClasses]sync.Pool // of *bufMem, parked
 }
 
 // Stats is a snapshot of a [Pool], returned by
@@ -51,8 +51,7 @@ type Stats struct {
 
 	// Hits is the total number of Gets served by a parked buffer.
 	Hits uint64
-	// Misses is the total number of Gets that made a new buffer, including
-	// every Get for more than MaxSize.
+	// Misses is the total number of Gets that made a new buffer.
 	Misses uint64
 	// Drops is the total number of Closes that discarded the buffer instead
 	// of parking it: its capacity was above MaxSize, or the budget had
@@ -126,13 +125,11 @@ func ZeroOnClose(on bool) Option {
 	return bufferOptionFunc(func(c *bufferConfig) { c.zero = on })
 }
 
-// PoisonOnClose turns on the checks for using a Buffer after Close, for tests
-// and debugging. Close fills the buffer's memory with the byte 0xDE and
-// retires the *Buffer for good: its memory goes back to the pool under a new
-// *Buffer, so any later call on the old one, a second Close included, panics
-// even after the memory went to a new holder. A slice kept from Bytes reads
-// as 0xDE..., and a write through it is detected, with a panic, by the Get
-// that would hand the memory out again. Every Close then allocates a *Buffer.
+// PoisonOnClose turns on the checks for using memory after Close, for tests
+// and debugging: Close fills the buffer's memory with the byte 0xDE, so a
+// slice kept from Bytes reads as 0xDE..., and a write through it is
+// detected, with a panic, by the Get that would hand the memory out again.
+// (A Buffer itself is checked in every mode: see [Buffer].)
 //
 // The default is off unless the environment variable RECLAIM_POISON is "1",
 // "on" or "true" (read once, when the first pool is set up). The default
@@ -212,40 +209,37 @@ func (p *Pool) lazySetup() {
 	}
 }
 
-// Get returns an empty Buffer with a capacity of at least sizeHint bytes and,
-// if sizeHint is at most the pool's [MaxSize], less than twice
-// sizeHint rounded up to a power of two (and at least 64). A sizeHint of 0
-// asks for a small buffer that grows as it is written. Get allocates only
-// when no parked buffer of the size is at hand. It panics if sizeHint is
-// negative.
+// Get returns an empty Buffer with a capacity of at least sizeHint bytes,
+// and less than twice sizeHint rounded up to a power of two (and at least
+// 64). Writing, or reading with ReadFrom, sizeHint bytes then never grows
+// it. The hint is only a hint: a hint above the pool's [MaxSize] gets a
+// buffer of MaxSize, which grows as it is written, so no hint allocates
+// more than MaxSize up front. A sizeHint of 0 asks for a small buffer that
+// grows as it is written. Get allocates only when no parked buffer of the
+// size is at hand. It panics if sizeHint is negative.
 //
 // The caller owns the Buffer until it calls [Buffer.Close].
-func (p *Pool) Get(sizeHint int) *Buffer {
+func (p *Pool) Get(sizeHint int) Buffer {
 	if sizeHint < 0 {
 		panicNegativeHint(sizeHint)
 	}
 	if !p.ready.Load() {
 		p.lazySetup()
 	}
-	c := classFor(sizeHint)
-	if c > p.top {
-		return p.newBuffer(sizeHint, false)
+	c := min(classFor(sizeHint), p.top)
+	var m *bufMem
+	if v := p.classes[c].Get(); v != nil {
+		m = v.(*bufMem)
+		if p.cfg.poison {
+			checkPoison(m.buf[:cap(m.buf)])
+		}
+		m.acct.bytes = 0
+		m.shard.hits[c].Add(1)
+	} else {
+		m = p.newBuffer(classSize(c))
 	}
-	v := p.classes[c].Get()
-	if v == nil {
-		return p.newBuffer(classSize(c), true)
-	}
-	b := v.(*Buffer)
-	if b.state != bufParked {
-		panic("bug: buffer: a Buffer in the pool was not parked")
-	}
-	if p.cfg.poison {
-		checkPoison(b.buf[:cap(b.buf)])
-	}
-	b.state = bufLent
-	b.acct.bytes = 0
-	b.shard.hits[c].Add(1)
-	return b
+	m.gen++
+	return Buffer{m: m, gen: m.gen}
 }
 
 func panicNegativeHint(n int) {
@@ -271,58 +265,41 @@ func (p *Pool) Stats() Stats {
 	return st
 }
 
-func (p *Pool) newBuffer(size int, pooled bool) *Buffer {
+func (p *Pool) newBuffer(size int) *bufMem {
 	s := &p.shards[int(p.nextShard.Add(1))%len(p.shards)]
 	s.misses.Add(1)
-	b := &Buffer{buf: make([]byte, 0, size), pool: p, shard: s}
-	if pooled {
-		b.track()
-	}
-	return b
+	m := &bufMem{buf: make([]byte, 0, size), pool: p, shard: s}
+	m.track()
+	return m
 }
 
-// put parks b for a later Get, or discards it.
-func (p *Pool) put(b *Buffer) {
-	n := cap(b.buf)
+// put parks m, just closed, for a later Get, or discards it.
+func (p *Pool) put(m *bufMem) {
+	n := cap(m.buf)
 	if p.scrubbing {
-		p.scrub(b.buf[:n])
+		p.scrub(m.buf[:n])
 	}
 	c := classOf(n)
-	if b.acct == nil || c > p.top {
-		p.drop(b)
+	if c > p.top {
+		p.drop(m)
 		return
 	}
 	if n != classSize(c) {
 		// The shard's accounting counts a hit in class c as classSize(c) bytes.
 		panic("bug: buffer: a pooled Buffer's capacity is not a class size")
 	}
-	if !b.shard.park(int64(n), p.shardBudget, p.top) {
-		p.drop(b)
+	if !m.shard.park(int64(n), p.shardBudget, p.top) {
+		p.drop(m)
 		return
 	}
-	if p.cfg.poison {
-		b = b.reissue()
-	}
-	b.buf = b.buf[:0]
-	b.state = bufParked
-	b.acct.bytes = int64(n)
-	p.classes[c].Put(b)
+	m.buf, m.off = m.buf[:0], 0
+	m.acct.bytes = int64(n)
+	p.classes[c].Put(m)
 }
 
-func (p *Pool) drop(b *Buffer) {
-	b.shard.drops.Add(1)
-	b.state = bufClosed
-	b.buf = nil
-}
-
-// reissue retires b for good and returns a new *Buffer for its memory, so
-// that a holder who kept b cannot reach the memory's next holder.
-func (b *Buffer) reissue() *Buffer {
-	nb := &Buffer{buf: b.buf, pool: b.pool, shard: b.shard}
-	nb.track()
-	b.buf = nil
-	b.state = bufClosed
-	return nb
+func (p *Pool) drop(m *bufMem) {
+	m.shard.drops.Add(1)
+	m.buf, m.off = nil, 0
 }
 
 // scrub overwrites memory a Buffer lets go of, as the options ask.
@@ -352,7 +329,7 @@ var defaultBuffers Pool
 // Get returns an empty Buffer from the default pool, with a capacity of
 // at least sizeHint bytes; see [Pool.Get]. The default pool has the
 // default limits: buffers up to 64 KiB are kept, 8 MiB at most.
-func Get(sizeHint int) *Buffer { return defaultBuffers.Get(sizeHint) }
+func Get(sizeHint int) Buffer { return defaultBuffers.Get(sizeHint) }
 
 // Default returns the pool behind [Get], for its Stats.
 func Default() *Pool { return &defaultBuffers }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"reflect"
 	"sync"
@@ -19,16 +18,23 @@ import (
 // ErrClosed is returned by [Cache.Get] once [Cache.Close] has been called.
 var ErrClosed = errors.New("handles: closed")
 
-// Config configures a [Cache]. Open is required; every other
-// field has a usable zero value.
+// Config configures a [Cache]. Open is required, and Close unless V has a
+// Close method; every other field has a usable zero value.
+//
+// A cache given only Open shares one handle per key, closes it with V's
+// Close method, keeps at most 64 idle handles (the least recently released
+// close first) and no idle handle expires; it does not record holders'
+// stacks, and Close errors are kept for [Cache.Close].
 type Config[K comparable, V any] struct {
 	// Open opens the handle for key. It runs in the goroutine of the Get that
 	// found no handle, with that Get's context; concurrent Gets of the same
 	// key wait for it instead of opening their own. Required.
 	Open func(ctx context.Context, key K) (V, error)
 
-	// Close closes a handle. nil means V's own Close method, and then V must
-	// implement io.Closer.
+	// Close closes a handle. nil means V's own Close method, which V must
+	// have in one of the forms Close() error, Close() or
+	// Close(context.Context) error (called with a background context):
+	// [New] refuses a Config that would leave its handles unclosed.
 	Close func(V) error
 
 	// IdleTimeout is how long a handle stays open after its last reference
@@ -47,6 +53,15 @@ type Config[K comparable, V any] struct {
 	// never exceeds MaxOpen or the number of handles held and being opened,
 	// whichever is larger. Zero means no bound. Negative is invalid.
 	MaxOpen int
+
+	// MaxIdle bounds the idle handles: when a release would leave more
+	// than MaxIdle idle, the least recently released one is closed, so
+	// that a cache whose key space is large does not keep a handle per key
+	// for ever. (The count is that of the handles queued as idle, which
+	// may include some taken again since: the bound may strike a little
+	// early, never late.) Zero means MaxOpen when MaxOpen is set, and otherwise 64
+	// (currently; this may change). Negative is invalid.
+	MaxIdle int
 
 	// OnCloseError, when set, is called with every error returned by Close,
 	// in the goroutine that closed the handle: the janitor, a Get making
@@ -108,12 +123,16 @@ type Cache[K comparable, V any] struct {
 	pushes uint64 // orders equal deadlines in the queue
 	stats  Stats
 	// kept holds close errors that no handler has seen, for Close.
-	kept        closing.Errors
-	janitor     bool
-	janitorDone chan struct{} // closed when the running janitor exits
-	expired     []*handleEntry[K, V]
-	closeDone   chan struct{} // closed when the first Close returns
-	drained     chan struct{} // closed when open drops to 0 during Close
+	kept          closing.Errors
+	janitor       bool
+	janitorDone   chan struct{} // closed when the running janitor exits
+	expired       []*handleEntry[K, V]
+	closeDone     chan struct{} // closed when the first Close returns
+	closeReturned bool          // a Close has returned: kept errors would never be seen
+	// closeAgain is set when a Close was cut short by a panicking or
+	// exiting Close callback: the next Close does the work again.
+	closeAgain bool
+	drained    chan struct{} // closed when open drops to 0 during Close
 }
 
 // entry states
@@ -157,7 +176,12 @@ type closeReason int
 const (
 	closedIdle closeReason = iota
 	closedMaxOpen
-	closedShutdown // by or during Cache.Close
+	closedMaxIdle
+	closedShutdown // by Cache.Close, which returns the errors
+	// closedLate is a close the closed cache makes outside Cache.Close: a
+	// last release, an Open that finished after Close began. Its error
+	// is kept for Cache.Close, or logged once Close has returned.
+	closedLate
 )
 
 // New returns an empty cache configured by cfg. It returns an error
@@ -170,6 +194,14 @@ func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 		return nil, fmt.Errorf("handles: Config.IdleTimeout must be >= 0, got %v", cfg.IdleTimeout)
 	case cfg.MaxOpen < 0:
 		return nil, fmt.Errorf("handles: Config.MaxOpen must be >= 0, got %d", cfg.MaxOpen)
+	case cfg.MaxIdle < 0:
+		return nil, fmt.Errorf("handles: Config.MaxIdle must be >= 0, got %d", cfg.MaxIdle)
+	}
+	if cfg.MaxIdle == 0 {
+		cfg.MaxIdle = cfg.MaxOpen
+		if cfg.MaxIdle == 0 {
+			cfg.MaxIdle = defaultMaxIdle
+		}
 	}
 	h := &Cache[K, V]{
 		cfg:     cfg,
@@ -179,10 +211,10 @@ func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 		entries: make(map[K]*handleEntry[K, V]),
 	}
 	if h.closeFn == nil {
-		if !reflect.TypeFor[V]().Implements(reflect.TypeFor[io.Closer]()) {
-			return nil, fmt.Errorf("handles: Config.Close is required: %v does not implement io.Closer", reflect.TypeFor[V]())
+		var ok bool
+		if h.closeFn, ok = closing.Closer[V](); !ok {
+			return nil, fmt.Errorf("handles: Config.Close is required: %v has no Close method (Close() error, Close() or Close(context.Context) error)", reflect.TypeFor[V]())
 		}
-		h.closeFn = func(v V) error { return any(v).(io.Closer).Close() }
 	}
 	return h, nil
 }
@@ -261,22 +293,23 @@ func (h *Cache[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace) 
 	}
 	h.mu.Unlock()
 
-	// Close the evicted handle before opening, so that the number of open
-	// resources never exceeds the bound, even for a moment.
-	if victim != nil {
-		h.closeEntry(victim, closedMaxOpen)
-	}
-
 	var v V
-	err := errOpenPanicked
+	err := errNoReturn
 	defer func() {
-		if err == errOpenPanicked { // Open panicked: let the waiters retry
+		// The victim's Close or Open panicked or called Goexit: e must
+		// not stay opening, and the waiters try again.
+		if err == errNoReturn {
 			h.mu.Lock()
 			h.failOpenLocked(e, err, true)
 			h.decOpenLocked()
 			h.mu.Unlock()
 		}
 	}()
+	// Close the evicted handle before opening, so that the number of open
+	// resources never exceeds the bound, even for a moment.
+	if victim != nil {
+		h.closeEntry(victim, closedMaxOpen)
+	}
 	v, err = h.cfg.Open(ctx, key)
 
 	h.mu.Lock()
@@ -292,7 +325,7 @@ func (h *Cache[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace) 
 		e.value = v
 		h.failOpenLocked(e, ErrClosed, false)
 		h.mu.Unlock()
-		h.closeEntry(e, closedShutdown)
+		h.closeEntry(e, closedLate)
 		return Ref[K, V]{}, ErrClosed
 	}
 	e.value = v
@@ -303,8 +336,11 @@ func (h *Cache[K, V]) openLocked(ctx context.Context, key K, trace stack.Trace) 
 	return r, nil
 }
 
-// errOpenPanicked marks an Open that did not return.
-var errOpenPanicked = errors.New("handles: Config.Open panicked")
+// defaultMaxIdle is Config.MaxIdle's zero value without MaxOpen.
+const defaultMaxIdle = 64
+
+// errNoReturn marks an Open, or the Close before it, that did not return.
+var errNoReturn = errors.New("handles: Config.Open or Close did not return")
 
 // failOpenLocked removes e, which will not be handed out, and wakes the Gets
 // waiting for it with err; they try again when retry is set. Caller must
@@ -399,7 +435,7 @@ func (h *Cache[K, V]) releaseSlow(e *handleEntry[K, V]) {
 		h.mu.Unlock()
 		return
 	}
-	reason := closedShutdown
+	reason := closedLate
 	switch {
 	case h.closed.Load():
 	case h.cfg.MaxOpen > 0 && h.open.Load() > int64(h.cfg.MaxOpen):
@@ -408,7 +444,18 @@ func (h *Cache[K, V]) releaseSlow(e *handleEntry[K, V]) {
 		if !e.node.Scheduled() {
 			h.pushLocked(e)
 		}
+		// The queue holds every idle handle (and maybe some held since),
+		// so its length bounds their number.
+		var victim *handleEntry[K, V]
+		if h.queue.Len() > h.cfg.MaxIdle {
+			if victim = h.popIdleLocked(time.Time{}); victim != nil {
+				h.removeLocked(victim)
+			}
+		}
 		h.mu.Unlock()
+		if victim != nil {
+			h.closeEntry(victim, closedMaxIdle)
+		}
 		return
 	}
 	h.removeLocked(e)
@@ -430,15 +477,21 @@ func (h *Cache[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (err 
 			h.stats.IdleEvictions++
 		case closedMaxOpen:
 			h.stats.MaxOpenEvictions++
+		case closedMaxIdle:
+			h.stats.MaxIdleEvictions++
 		}
+		var log func()
 		if err != nil {
 			h.stats.CloseErrors++
 			if reason != closedShutdown && h.cfg.OnCloseError == nil && h.cfg.Logger == nil {
-				h.kept.Add(err)
+				log = h.keepLocked(err)
 			}
 		}
 		h.decOpenLocked()
 		h.mu.Unlock()
+		if log != nil {
+			log()
+		}
 	}()
 	cerr := h.closeFn(e.value)
 	if cerr == nil {
@@ -451,6 +504,68 @@ func (h *Cache[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (err 
 		h.cfg.Logger.Error("handles: closing handle failed", "key", e.key, "error", cerr)
 	}
 	return fmt.Errorf("handles: close handle %v: %w", e.key, cerr)
+}
+
+// keepLocked keeps err, which no handler or Logger has seen, for Close to
+// return. Once Close has returned, nothing would ever return it: it goes to
+// slog.Default instead, through the func returned for the caller to call
+// once it has let go of h.mu. Caller must hold h.mu.
+func (h *Cache[K, V]) keepLocked(err error) (log func()) {
+	if !h.closeReturned {
+		h.kept.Add(err)
+		return nil
+	}
+	return func() { slog.Default().Error("handles: error after Close returned", "error", err) }
+}
+
+// closeAll closes the handles of doomed, which the caller took out of the
+// cache, and returns their errors. When a Close panics or calls Goexit,
+// the rest are closed before that goes on, their own panics reported.
+func (h *Cache[K, V]) closeAll(doomed []*handleEntry[K, V], reason closeReason) (errs []error) {
+	i := 0
+	defer func() {
+		if i < len(doomed) {
+			for _, e := range doomed[i+1:] {
+				h.closeReported(e, reason)
+			}
+		}
+	}()
+	for ; i < len(doomed); i++ {
+		if err := h.closeEntry(doomed[i], reason); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// closeReported closes e where a panic of Close has nowhere to go: the
+// janitor, or a caller already unwinding. A panic or Goexit is reported,
+// and so is an error Cache.Close would not return.
+func (h *Cache[K, V]) closeReported(e *handleEntry[K, V], reason closeReason) {
+	var err error
+	pe := closing.GuardGoexit("handles: Config.Close", func() { err = h.closeEntry(e, reason) })
+	if pe == nil && (err == nil || reason != closedShutdown) {
+		return // closeEntry kept or reported err
+	}
+	logger := h.cfg.Logger
+	var log func()
+	h.mu.Lock()
+	switch {
+	case pe != nil:
+		h.stats.Panics++
+		if logger == nil {
+			log = h.keepLocked(pe)
+		}
+	case h.cfg.OnCloseError == nil && logger == nil:
+		log = h.keepLocked(err)
+	}
+	h.mu.Unlock()
+	if log != nil {
+		log()
+	}
+	if pe != nil && logger != nil { // logged without the lock
+		logger.Error("handles: callback panicked on the janitor", "error", pe)
+	}
 }
 
 // Stats returns a snapshot of the cache's state and counters. It walks the

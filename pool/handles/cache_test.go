@@ -114,6 +114,7 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		{"no Open", handles.Config[string, *conn]{}, "Config.Open"},
 		{"negative IdleTimeout", handles.Config[string, *conn]{Open: open, IdleTimeout: -1}, "Config.IdleTimeout"},
 		{"negative MaxOpen", handles.Config[string, *conn]{Open: open, MaxOpen: -1}, "Config.MaxOpen"},
+		{"negative MaxIdle", handles.Config[string, *conn]{Open: open, MaxIdle: -1}, "Config.MaxIdle"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, err := handles.New(tc.cfg)
@@ -125,7 +126,7 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		_, err := handles.New(handles.Config[string, int]{
 			Open: func(context.Context, string) (int, error) { return 0, nil },
 		})
-		assert.ErrorContains(t, err, "Config.Close is required: int does not implement io.Closer")
+		assert.ErrorContains(t, err, "Config.Close is required: int has no Close method")
 	})
 }
 
@@ -182,7 +183,7 @@ func TestRefClosedTwiceNeverReleasesAnotherReference(t *testing.T) {
 		require.NoError(t, mine.Close())
 		assert.ErrorIs(t, copied.Close(), handles.ErrRefClosed)
 		assert.ErrorIs(t, mine.Close(), handles.ErrRefClosed)
-		assert.PanicsWithValue(t, "handles: Value of a closed Ref", func() { copied.Value() })
+		assert.PanicsWithValue(t, "handles: Ref used after Close", func() { copied.Value() })
 
 		// The next Get reuses mine's slot; the stale copy still cannot
 		// release it.
@@ -714,4 +715,54 @@ func TestCacheConcurrentUse(t *testing.T) {
 	assert.Equal(t, uint64(8*500), s.Hits+s.Misses)
 	assert.Equal(t, uint64(len(o.conns)), s.Misses, "every miss opened one handle")
 	assert.Zero(t, s.Open)
+}
+
+// ctxHandle closes with a context, as *pgx.Conn does.
+type ctxHandle struct{ closed *atomic.Int32 }
+
+func (c ctxHandle) Close(context.Context) error {
+	c.closed.Add(1)
+	return nil
+}
+
+func TestCacheUsesACloseMethodThatTakesAContext(t *testing.T) {
+	var closed atomic.Int32
+	h, err := handles.New(handles.Config[string, ctxHandle]{
+		Open: func(context.Context, string) (ctxHandle, error) { return ctxHandle{&closed}, nil },
+	})
+	require.NoError(t, err)
+	r, err := h.Get(t.Context(), "a")
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	require.NoError(t, h.Close(t.Context()))
+	assert.EqualValues(t, 1, closed.Load())
+}
+
+func TestCacheGivenOnlyOpenDoesNotGrowWithItsKeySpace(t *testing.T) {
+	var o opener
+	h := newCache(t, &o, handles.Config[string, *conn]{})
+	for i := range 100 {
+		require.NoError(t, get(t, h, fmt.Sprint(i)).Close())
+	}
+	st := h.Stats()
+	assert.Equal(t, 64, st.Open, "at most 64 idle by default")
+	assert.EqualValues(t, 36, st.MaxIdleEvictions)
+	assert.Len(t, o.live(), 64)
+	assert.NotContains(t, o.live(), "0", "the least recently released went first")
+	require.NoError(t, h.Close(t.Context()))
+}
+
+func TestCacheMaxIdleClosesTheExcessOfABurst(t *testing.T) {
+	var o opener
+	h := newCache(t, &o, handles.Config[string, *conn]{MaxIdle: 2, IdleTimeout: time.Hour})
+	var refs []handles.Ref[string, *conn]
+	for i := range 5 {
+		refs = append(refs, get(t, h, fmt.Sprint(i)))
+	}
+	for _, r := range refs {
+		require.NoError(t, r.Close())
+	}
+	assert.Equal(t, []string{"3", "4"}, o.live())
+	assert.EqualValues(t, 3, h.Stats().MaxIdleEvictions)
+	require.NoError(t, h.Close(t.Context()))
 }

@@ -3,6 +3,7 @@ package handles
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -33,9 +34,14 @@ import (
 //
 // A second call waits until the first has returned, or until its own ctx is
 // done, and returns nil (or ctx.Err()).
+//
+// A Close callback that panics or calls runtime.Goexit under Close goes on
+// up Close's caller's stack once the other resources it was closing are
+// closed; the next call of Close then does the work again, rather than
+// return at once.
 func (h *Cache[K, V]) Close(ctx context.Context) error {
 	h.mu.Lock()
-	if h.closed.Load() {
+	if h.closed.Load() && !h.closeAgain {
 		done := h.closeDone
 		h.mu.Unlock()
 		select {
@@ -46,8 +52,17 @@ func (h *Cache[K, V]) Close(ctx context.Context) error {
 		}
 	}
 	h.closed.Store(true)
+	h.closeAgain = false
 	h.closeDone = make(chan struct{})
-	defer close(h.closeDone)
+	normal := false
+	defer func() {
+		if !normal { // a Close callback panicked: the next Close starts over
+			h.mu.Lock()
+			h.closeAgain, h.drained = true, nil
+			h.mu.Unlock()
+		}
+		close(h.closeDone)
+	}()
 	var idle []*handleEntry[K, V]
 	for e := h.popIdleLocked(time.Time{}); e != nil; e = h.popIdleLocked(time.Time{}) {
 		h.removeLocked(e)
@@ -63,10 +78,7 @@ func (h *Cache[K, V]) Close(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 
-	var errs []error
-	for _, e := range idle {
-		errs = append(errs, h.closeEntry(e, closedShutdown))
-	}
+	errs := h.closeAll(idle, closedShutdown)
 
 	h.mu.Lock()
 	var drained chan struct{}
@@ -75,15 +87,64 @@ func (h *Cache[K, V]) Close(ctx context.Context) error {
 		h.drained = drained
 	}
 	h.mu.Unlock()
-	timedOut := !closing.Wait(ctx, drained) || !closing.Wait(ctx, janitor)
+	timedOut := !h.closeWait(ctx, drained) || !closing.Wait(ctx, janitor)
 
 	if timedOut {
 		errs = append(errs, h.closeHeld(ctx)...)
 	}
 	h.mu.Lock()
 	errs = append(errs, h.kept.Take("handles", "handle close errors")...)
+	// From here on nothing would return a kept error: in the same critical
+	// section as the Take, so that none falls in between.
+	h.closeReturned = true
 	h.mu.Unlock()
+	normal = true
 	return multierr.Combine(errs...)
+}
+
+// closeReportEvery is how often a Close waiting without a deadline logs
+// the references still held.
+const closeReportEvery = 10 * time.Second
+
+// closeWait waits until drained is closed or ctx is done, and reports
+// whether drained was closed. When ctx has no deadline, it logs the
+// references still held every closeReportEvery, to the Logger or else
+// slog.Default().
+func (h *Cache[K, V]) closeWait(ctx context.Context, drained chan struct{}) bool {
+	if _, ok := ctx.Deadline(); ok || drained == nil {
+		return closing.Wait(ctx, drained)
+	}
+	return closing.WaitTicking(ctx, drained, closeReportEvery, func() {
+		h.mu.Lock()
+		var out []string
+		now := time.Now()
+		for _, e := range h.entries {
+			if e.state != entryOpen {
+				continue
+			}
+			e.slots.each(func(s *holder[K, V]) {
+				if s.inUse() {
+					out = append(out, h.heldError(e, s, now).Error())
+				}
+			})
+		}
+		h.mu.Unlock()
+		logger := h.cfg.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.Warn("handles: Cache.Close is waiting for references still held",
+			"refs", len(out), "each", strings.Join(out, "\n"))
+	})
+}
+
+// heldError describes the reference held through s. Caller must hold h.mu.
+func (h *Cache[K, V]) heldError(e *handleEntry[K, V], s *holder[K, V], now time.Time) *HeldError {
+	he := &HeldError{Key: e.key, trace: s.trace.String()}
+	if !s.since.IsZero() {
+		he.Held = now.Sub(s.since)
+	}
+	return he
 }
 
 // closeHeld closes the handles still held once Close's ctx is done, and
@@ -102,11 +163,7 @@ func (h *Cache[K, V]) closeHeld(ctx context.Context) []error {
 				if !s.inUse() {
 					return
 				}
-				he := &HeldError{Key: e.key, trace: s.trace.String()}
-				if !s.since.IsZero() {
-					he.Held = now.Sub(s.since)
-				}
-				late = append(late, he)
+				late = append(late, h.heldError(e, s, now))
 			})
 		case entryOpening:
 			opening++
@@ -125,10 +182,7 @@ func (h *Cache[K, V]) closeHeld(ctx context.Context) []error {
 	for _, he := range late {
 		errs = append(errs, he)
 	}
-	for _, e := range held {
-		errs = append(errs, h.closeEntry(e, closedShutdown))
-	}
-	return errs
+	return append(errs, h.closeAll(held, closedShutdown)...)
 }
 
 // HeldError reports a reference that was still held when [Cache.Close]

@@ -38,9 +38,21 @@
 //   - Concurrent Gets of a key that is not open call Open once; the others
 //     wait for it, each within its own context. An Open error goes to all of
 //     them and is not cached.
-//   - A Ref is a small value: copy it freely, close it once. A second Close,
-//     through any copy, returns [ErrRefClosed] and can never release a
-//     reference someone else holds.
+//   - A Ref is a small value: copy it freely, close it once. The rule of
+//     every lender in this module (pool.Lease, buffer.Buffer): a second
+//     Close, through any copy, returns [ErrRefClosed] and can never release
+//     a reference someone else holds; any other use after Close (Value)
+//     panics with "handles: Ref used after Close".
+//   - Every callback may panic, panic(nil) or call runtime.Goexit, and the
+//     cache stays consistent: no key is left opening, no handle stranded,
+//     Close drains. On the caller's goroutine (Open and OnCloseError in
+//     Get, Close in Get's eviction, Ref.Close or Cache.Close) the cache
+//     restores its state in deferred calls and the panic goes on up the
+//     caller's stack; the Gets waiting for the same key try again. On the
+//     janitor, the cache's own goroutine, a panicking Close never crashes
+//     the process nor stops the janitor: it is reported as a [*PanicError]
+//     to the Logger, or else kept for [Cache.Close] to return, and counted
+//     in [Stats].Panics.
 //   - Errors from closing handles are never dropped: they go to
 //     OnCloseError or the Logger when set, and otherwise wait to be returned
 //     by [Cache.Close]; [Cache.Stats] counts them.
@@ -55,7 +67,8 @@
 // [Cache.Close] refuses new Gets, closes the idle handles, waits for the
 // holders until its context is done, then closes the rest and returns a
 // [*HeldError] for each reference still held; with TrackHolders set, each
-// carries the stack of the Get that took it.
+// carries the stack of the Get that took it. Waiting without a deadline,
+// it logs the references still held every 10 seconds.
 //
 // Get of an open handle allocates nothing, and Ref.Close takes no lock
 // while the handle stays open. In the HandlesHit benchmark (Get and Close of

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"runtime"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/multierr"
 
+	"github.com/reclaim-go/reclaim/internal/fault"
 	"github.com/reclaim-go/reclaim/pool/handles"
 )
 
@@ -74,11 +78,18 @@ func (m *handleModel) nextDeadline() time.Time {
 // no idle handle outlives its idle delay (the fake clock's resolution is
 // exact, so not by any amount), MaxOpen evicts the least recently released,
 // and every handle is closed exactly once (conn.Close panics otherwise).
+// Open and every third Close may panic, panic(nil) or call Goexit, under a
+// caller that recovers: the model stays exact.
 func FuzzHandles(f *testing.F) {
 	f.Add([]byte{0x05, 0, 0, 2, 0, 4, 20, 0, 1, 2, 0, 5, 0})
 	f.Add([]byte{0x06, 0, 0, 0, 1, 0, 2, 0, 3, 2, 1, 0, 0, 2, 0, 3, 0, 4, 30, 5, 0})
 	f.Add([]byte{0x09, 0, 0x80, 0, 0, 0, 0, 2, 0, 3, 0, 1, 1, 4, 9, 2, 0})
 	f.Add([]byte{0x0d, 0, 1, 1, 2, 0, 3, 0, 2, 2, 0, 2, 1, 5, 0, 5, 0, 0, 0x81})
+	// Callbacks that panic, panic(nil), call Goexit (the top bits of the
+	// first byte); a Get whose Open misbehaves has arg bit 0x40.
+	f.Add([]byte{0x15, 0, 0, 0, 0x41, 2, 0, 0, 2, 4, 20, 0, 3, 2, 0, 2, 0, 5, 0, 0, 0x42})
+	f.Add([]byte{0x26, 0, 0, 0, 1, 0, 2, 0, 3, 2, 1, 0, 0x40, 2, 0, 3, 0, 4, 30, 5, 0})
+	f.Add([]byte{0x39, 0, 0, 0, 1, 2, 0, 0, 2, 2, 0, 0, 0x43, 0, 3, 2, 1, 4, 9, 5, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
@@ -93,19 +104,44 @@ func runHandlesModel(t *testing.T, data []byte) {
 		idle:    time.Duration(data[0]/4%4) * 10 * time.Second,
 		keys:    map[string]*modelHandle{},
 	}
+	mode := data[0] / 16 % 4 // 0: callbacks behave
 	data = data[1:]
 	errOpen := errors.New("open failed")
-	failNext := false
+	failNext, faultNext := false, false
+	var closeFaults atomic.Bool
+	closeFaults.Store(mode != 0)
+	var closes atomic.Int32
+	misbehave := func() {
+		switch mode {
+		case 1:
+			panic("fuzz: callback panicked")
+		case 2:
+			panic(nil)
+		case 3:
+			runtime.Goexit()
+		}
+	}
 	var o opener
 	h := newCache(t, &o, handles.Config[string, *conn]{
 		MaxOpen:     m.maxOpen,
 		IdleTimeout: m.idle,
 		Open: func(ctx context.Context, key string) (*conn, error) {
+			if faultNext {
+				misbehave()
+			}
 			if failNext {
 				return nil, errOpen
 			}
 			return o.open(ctx, key)
 		},
+		Close: func(c *conn) error {
+			err := c.Close()
+			if closeFaults.Load() && closes.Add(1)%3 == 0 {
+				misbehave()
+			}
+			return err
+		},
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	var refs, closedRefs []handles.Ref[string, *conn]
 
@@ -114,14 +150,22 @@ func runHandlesModel(t *testing.T, data []byte) {
 		switch op {
 		case 0, 1: // Get, failing when arg's top bit is set
 			key := fmt.Sprint("k", arg%4)
-			failNext = arg&0x80 != 0
+			failNext, faultNext = arg&0x80 != 0, mode != 0 && arg&0x40 != 0
 			mh := m.keys[key]
 			if mh == nil && m.maxOpen > 0 && m.open() >= m.maxOpen {
 				if victim := m.lru(); victim != "" {
 					delete(m.keys, victim)
 				}
 			}
-			r, err := h.Get(t.Context(), key)
+			var r handles.Ref[string, *conn]
+			var err error
+			out := fault.Call(func() { r, err = h.Get(t.Context(), key) })
+			if out.Panicked || out.Goexited {
+				// Open, or the Close of the victim, misbehaved: the key
+				// is not open.
+				require.Nil(t, mh, "step %d: Get of an open handle panicked", step)
+				break
+			}
 			if mh == nil && failNext {
 				require.ErrorIs(t, err, errOpen)
 				break
@@ -143,7 +187,11 @@ func runHandlesModel(t *testing.T, data []byte) {
 			refs = append(refs[:i], refs[i+1:]...)
 			key := r.Value().key
 			mh := m.keys[key]
-			require.NoError(t, r.Close())
+			var err error
+			// The handle's Close may misbehave under the last release.
+			if out := fault.Call(func() { err = r.Close() }); !out.Panicked && !out.Goexited {
+				require.NoError(t, err)
+			}
 			closedRefs = append(closedRefs, r)
 			mh.refs--
 			if mh.refs == 0 {
@@ -174,6 +222,9 @@ func runHandlesModel(t *testing.T, data []byte) {
 		checkModel(t, step, m, &o, h, len(refs))
 	}
 
+	// Cache.Close reports each reference it gives up on once: callbacks
+	// behave from here on, so that its report is complete.
+	closeFaults.Store(false)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	err := h.Close(ctx)

@@ -36,7 +36,7 @@ func (h *Cache[K, V]) runJanitor(done chan struct{}) {
 		h.mu.Unlock()
 
 		for _, e := range expired {
-			h.closeEntry(e, closedIdle)
+			h.closeReported(e, closedIdle)
 		}
 		clear(expired) // do not keep closed handles reachable
 

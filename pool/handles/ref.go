@@ -19,7 +19,8 @@ var ErrRefClosed = errors.New("handles: Ref already closed")
 // for is closed once: the first Close, through any copy, releases it, and
 // every later Close returns [ErrRefClosed] and changes nothing, so a
 // duplicate Close can never release a reference someone else holds. Value
-// panics once the reference is closed. The zero Ref is closed.
+// panics once the reference is closed ("handles: Ref used after Close").
+// The zero Ref is closed.
 //
 // Ref implements io.Closer. Converting it to an interface (to pass it to
 // scope.DeferClose, say) allocates, since it is larger than a pointer; call
@@ -37,7 +38,7 @@ type Ref[K comparable, V any] struct {
 // Value returns the handle. It panics if the reference is closed.
 func (r Ref[K, V]) Value() V {
 	if r.slot == nil || r.slot.gen.Load() != r.gen {
-		panic("handles: Value of a closed Ref")
+		panic("handles: Ref used after Close")
 	}
 	return r.v
 }

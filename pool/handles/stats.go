@@ -30,6 +30,12 @@ type Stats struct {
 	// MaxOpenEvictions is the total number of handles closed to respect
 	// MaxOpen.
 	MaxOpenEvictions uint64
+	// MaxIdleEvictions is the total number of handles closed because more
+	// than MaxIdle were idle.
+	MaxIdleEvictions uint64
 	// CloseErrors is the total number of errors returned by Close.
 	CloseErrors uint64
+	// Panics is the total number of panics and Goexits of Close on the
+	// janitor, which no caller received (see [PanicError]).
+	Panics uint64
 }

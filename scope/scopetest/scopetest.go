@@ -15,6 +15,8 @@ import (
 // t.Cleanup when the test and its subtests end. Each cleanup error is
 // reported with t.Error, naming the cleanup's registration site; a
 // panicking cleanup fails the test the way any panicking t.Cleanup does.
+// A cleanup may call t.FailNow (require.NoError): the older cleanups still
+// run, as with t.Cleanup.
 // The Scope's DeferContext cleanups receive [context.Background], not
 // t.Context, which is already cancelled by then.
 func New(t testing.TB, opts ...scope.Option) *scope.Scope {
@@ -29,7 +31,9 @@ func New(t testing.TB, opts ...scope.Option) *scope.Scope {
 }
 
 // CheckLeaks returns an Option that watches every Scope made with it (leak
-// detection [scope.LeaksFull]). When the test ends, CheckLeaks collects
+// detection [scope.LeaksFull], whatever RECLAIM_LEAKS says; a
+// [scope.DetectLeaks] given after it still overrides it). When the test
+// ends, CheckLeaks collects
 // garbage and fails the test for each watched Scope that became unreachable
 // while it still held cleanups, printing the stack that created it. Pass the
 // Option to the code under test wherever it makes scopes:
@@ -52,11 +56,11 @@ func CheckLeaks(t testing.TB) scope.Option {
 			t.Errorf("scopetest: %v", l)
 		}
 	})
-	return scope.OnLeak(func(l scope.Leak) {
+	return scope.Options(scope.DetectLeaks(scope.LeaksFull), scope.OnLeak(func(l scope.Leak) {
 		mu.Lock()
 		leaks = append(leaks, l)
 		mu.Unlock()
-	})
+	}))
 }
 
 // collectGarbage runs the collector and waits until the runtime cleanups it

@@ -1,9 +1,12 @@
 package scopetest_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -86,4 +89,45 @@ func TestCheckLeaksPassesWhenEveryScopeIsClosed(t *testing.T) {
 		s.DeferFunc(func() {})
 		require.NoError(t, s.Close())
 	}
+}
+
+// Item 7: CheckLeaks watches every Scope made with it, even when
+// RECLAIM_LEAKS asks for sampling or for none. The variable is read once per
+// process, so the test runs this binary again with it set.
+func TestCheckLeaksWatchesEveryScopeWhateverRECLAIM_LEAKSSays(t *testing.T) {
+	if os.Getenv("SCOPETEST_LEAK_CHILD") == "1" {
+		ft := &fakeT{TB: t}
+		opt := scopetest.CheckLeaks(ft)
+		for range 5 {
+			leak(opt)
+		}
+		ft.end()
+		fmt.Fprintf(os.Stderr, "leaks reported: %d\n", len(ft.errors))
+		return
+	}
+	for _, level := range []string{"sampled", "off", "full"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCheckLeaksWatchesEveryScopeWhateverRECLAIM_LEAKSSays$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "SCOPETEST_LEAK_CHILD=1", "RECLAIM_LEAKS="+level)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Run(), stderr.String())
+		assert.Contains(t, stderr.String(), "leaks reported: 5\n", "RECLAIM_LEAKS=%s", level)
+	}
+}
+
+// Item 1: cleanups that call t.FailNow (runtime.Goexit), as require.NoError
+// does, never stop the older ones, and the Scope ends closed.
+func TestCleanupsCallingFailNowStillRunTheOlderOnes(t *testing.T) {
+	ft := &fakeT{TB: t}
+	s := scopetest.New(ft)
+	var ran []string
+	s.DeferFunc(func() { ran = append(ran, "oldest") })
+	s.DeferFunc(func() { ran = append(ran, "fails 1"); runtime.Goexit() })
+	s.DeferFunc(func() { ran = append(ran, "fails 2"); runtime.Goexit() })
+	s.DeferFunc(func() { ran = append(ran, "fails 3"); runtime.Goexit() })
+	done := make(chan struct{})
+	go func() { defer close(done); ft.end() }() // FailNow ends the test's goroutine
+	<-done
+	assert.Equal(t, []string{"fails 3", "fails 2", "fails 1", "oldest"}, ran)
+	assert.NoError(t, s.Close(), "the scope is closed: a later Close returns")
 }
