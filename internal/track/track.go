@@ -71,6 +71,14 @@ func Force() (restore func()) {
 	}
 }
 
+// Set sets the process-wide level to l until the returned function restores
+// the previous one: for allocation tests, which measure a run without
+// tracking inside a test run that forced it on.
+func Set(l Level) (restore func()) {
+	prev := level.Swap(uint32(l))
+	return func() { level.Store(prev) }
+}
+
 // Forced reports whether a test run forced tracking on (see [Force]).
 func Forced() bool { return forced.Load() }
 
@@ -118,9 +126,13 @@ type Entry struct {
 // and returns its entry, or nil. skip is the number of frames above
 // Track's caller to leave out of the creation stack.
 func (k *Kind) Track(l Level, detail string, skip int) *Entry {
-	if c := Current(); c > l {
-		l = c
-	}
+	return k.TrackOwn(max(l, Current()), detail, skip+1)
+}
+
+// TrackOwn is Track for an owner whose own level overrides the
+// process-wide one, even a forced one: a Scope made with an explicit
+// scope.DetectLeaks.
+func (k *Kind) TrackOwn(l Level, detail string, skip int) *Entry {
 	switch l {
 	case Off:
 		return nil
@@ -242,6 +254,26 @@ func Dropped() ([]Leak, int) {
 	leaksMu.Lock()
 	defer leaksMu.Unlock()
 	return append([]Leak(nil), leaks...), leaksLost
+}
+
+// Take removes the recorded leaks for which belongs returns true and
+// returns them, so that a per-test check reports them and the run's check
+// does not report them again.
+func Take(belongs func(Leak) bool) []Leak {
+	leaksMu.Lock()
+	defer leaksMu.Unlock()
+	var taken []Leak
+	kept := leaks[:0]
+	for _, l := range leaks {
+		if belongs(l) {
+			taken = append(taken, l)
+		} else {
+			kept = append(kept, l)
+		}
+	}
+	clear(leaks[len(kept):])
+	leaks = kept
+	return taken
 }
 
 // Reset forgets the recorded leaks, for tests of this package.

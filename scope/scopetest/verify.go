@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -20,7 +21,7 @@ import (
 // created or acquired it, grouped by stack with counts:
 //
 //   - goroutines still running (goleak's check; opts are goleak's options,
-//     such as goleak.IgnoreTopFunction);
+//     such as goleak.IgnoreTopFunction and goleak.Cleanup);
 //   - Scopes garbage-collected with cleanups pending;
 //   - pool leases and handles references dropped without being given back,
 //     and those still held;
@@ -32,40 +33,60 @@ import (
 //	func TestMain(m *testing.M) { scopetest.VerifyTestMain(m) }
 //
 // While it runs, leak tracking is on for every Scope, lease and reference,
-// whatever RECLAIM_LEAKS says; before it reports, it runs the garbage
-// collector so that what was dropped is found. It calls os.Exit.
+// whatever RECLAIM_LEAKS says (a Scope made with an explicit
+// scope.DetectLeaks keeps its own level); before it reports, it runs the
+// garbage collector so that what was dropped is found, and waits up to a
+// few seconds for what is still held to be given back. It calls os.Exit.
 func VerifyTestMain(m *testing.M, opts ...goleak.Option) {
-	os.Exit(verifyMain(m, os.Stderr, opts...))
+	goleak.VerifyTestMain(verified{m, os.Stderr}, opts...)
 }
 
-// verifyMain is VerifyTestMain without the exit, for its own tests.
-func verifyMain(m interface{ Run() int }, w io.Writer, opts ...goleak.Option) int {
+// verified runs the tests and then the checks of every kind but goroutines,
+// which goleak.VerifyTestMain does after it.
+type verified struct {
+	m interface{ Run() int }
+	w io.Writer
+}
+
+func (v verified) Run() int {
 	restore := track.Force()
 	defer restore()
 	before, fdErr := openFDs()
-	code := m.Run()
+	code := v.m.Run()
 	if code != 0 {
 		return code
 	}
-	if report := leaks(before, fdErr, opts); report != "" {
-		fmt.Fprint(w, report)
+	if report := leaks(before, fdErr); report != "" {
+		fmt.Fprint(v.w, report)
 		return 1
 	}
 	return 0
 }
 
-// leaks checks every kind and returns the report, or "" when nothing
-// leaked.
-func leaks(fdsBefore map[string]string, fdErr error, opts []goleak.Option) string {
-	var b strings.Builder
-	// goleak retries for a while, so goroutines that are ending get to end
-	// (and give back what they hold) before the other checks.
-	if err := goleak.Find(opts...); err != nil {
-		fmt.Fprintf(&b, "scopetest: goroutines still running after the tests:\n%v\n\n", err)
+// settle bounds the wait for resources given back by goroutines that are
+// still ending when the tests return.
+const settle = 2 * time.Second
+
+// leaks checks every kind but goroutines and returns the report, or "" when
+// nothing leaked.
+func leaks(fdsBefore map[string]string, fdErr error) string {
+	var (
+		held   []track.Leak
+		opened []string
+	)
+	for deadline, delay := time.Now().Add(settle), time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		collectGarbage()
+		held = track.Live(track.Leases, track.Refs)
+		if fdErr == nil {
+			opened = newFDs(fdsBefore)
+		}
+		if len(held) == 0 && len(opened) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(delay)
 	}
-	collectGarbage()
+	var b strings.Builder
 	dropped, lost := track.Dropped()
-	held := track.Live(track.Leases, track.Refs)
 	if len(dropped) > 0 {
 		fmt.Fprintf(&b, "scopetest: %d resources dropped without being given back:\n%s", len(dropped), track.Report(dropped))
 		if lost > 0 {
@@ -76,18 +97,14 @@ func leaks(fdsBefore map[string]string, fdErr error, opts []goleak.Option) strin
 	if len(held) > 0 {
 		fmt.Fprintf(&b, "scopetest: %d resources still held after the tests:\n%s\n", len(held), track.Report(held))
 	}
-	switch {
-	case fdErr != nil:
+	if len(opened) > 0 {
+		fmt.Fprintf(&b, "scopetest: %d file descriptors opened during the tests are still open:\n  %s\n\n",
+			len(opened), strings.Join(opened, "\n  "))
+	}
+	if fdErr != nil && b.Len() > 0 {
 		// Reported only when something else leaked: the note explains
 		// why descriptors were not checked.
-		if b.Len() > 0 {
-			fmt.Fprintf(&b, "scopetest: file descriptors not checked: %v\n", fdErr)
-		}
-	default:
-		if opened := newFDs(fdsBefore); len(opened) > 0 {
-			fmt.Fprintf(&b, "scopetest: %d file descriptors opened during the tests are still open:\n  %s\n\n",
-				len(opened), strings.Join(opened, "\n  "))
-		}
+		fmt.Fprintf(&b, "scopetest: file descriptors not checked: %v\n", fdErr)
 	}
 	return b.String()
 }

@@ -62,7 +62,7 @@ func TestVerifyTestMain(t *testing.T) {
 		assert.NotContains(t, out, "scopetest:")
 	})
 	for kind, want := range map[string]string{
-		"goroutine": "goroutines still running after the tests",
+		"goroutine": "found unexpected goroutines",
 		"fd":        "file descriptors opened during the tests are still open",
 	} {
 		t.Run("a leaked "+kind+" fails the run", func(t *testing.T) {
