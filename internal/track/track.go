@@ -61,15 +61,35 @@ func Current() Level { return Level(level.Load()) }
 
 // Force sets the process-wide level to Full, whatever RECLAIM_LEAKS says,
 // until the returned function restores it. scopetest.VerifyTestMain forces
-// it for a whole test run.
+// it for a whole test run, scopetest.CheckLeaks for a test: forces nest,
+// and the level goes back once every one has been restored.
 func Force() (restore func()) {
-	prev := level.Swap(uint32(Full))
+	forceMu.Lock()
+	defer forceMu.Unlock()
+	prev := Level(level.Swap(uint32(Full)))
+	if forces == 0 {
+		unforced = prev
+	}
+	forces++
 	forced.Store(true)
+	var once sync.Once
 	return func() {
-		level.Store(prev)
-		forced.Store(false)
+		once.Do(func() {
+			forceMu.Lock()
+			defer forceMu.Unlock()
+			if forces--; forces == 0 {
+				level.Store(uint32(unforced))
+				forced.Store(false)
+			}
+		})
 	}
 }
+
+var (
+	forceMu  sync.Mutex
+	forces   int   // Force calls not yet restored
+	unforced Level // the level before the first of them
+)
 
 // Set sets the process-wide level to l until the returned function restores
 // the previous one: for allocation tests, which measure a run without

@@ -16,9 +16,7 @@ import (
 func TestMain(m *testing.M) { scopetest.VerifyTestMain(m) }
 
 func TestOffTracksNothing(t *testing.T) {
-	if track.Current() != track.Off {
-		t.Skip("RECLAIM_LEAKS turns tracking on")
-	}
+	t.Cleanup(track.Set(track.Off)) // TestMain forces tracking on
 	assert.Nil(t, track.Leases.Track(track.Off, "", 0))
 	var e *track.Entry
 	e.Done() // a nil entry is an untracked resource
@@ -66,9 +64,7 @@ func TestDroppedIsRecordedOnceAndGroupedByStack(t *testing.T) {
 }
 
 func TestSampledTracksOneInSampleRate(t *testing.T) {
-	if track.Current() != track.Off {
-		t.Skip("RECLAIM_LEAKS turns tracking on")
-	}
+	t.Cleanup(track.Set(track.Off)) // TestMain forces tracking on
 	n := 0
 	for range 10 * track.SampleRate {
 		if e := track.Refs.Track(track.Sampled, "", 0); e != nil {
@@ -80,13 +76,41 @@ func TestSampledTracksOneInSampleRate(t *testing.T) {
 }
 
 func TestForceTurnsTrackingOnWhateverTheOwnerSays(t *testing.T) {
+	t.Cleanup(track.Set(track.Sampled))
 	restore := track.Force()
 	assert.True(t, track.Forced())
-	e := track.Refs.Track(track.Off, "key", 0)
-	assert.NotNil(t, e, "a forced run tracks what an owner left off")
-	e.Done()
+	for range 3 {
+		e := track.Refs.Track(track.Off, "key", 0)
+		assert.NotNil(t, e, "a forced run tracks every resource an owner left off")
+		e.Done()
+	}
 	restore()
-	assert.False(t, track.Forced())
+}
+
+func TestForcesNestAndTheLastRestoreEndsThem(t *testing.T) {
+	t.Cleanup(track.Set(track.Off))
+	wasForced := track.Forced() // by TestMain
+	first, second := track.Force(), track.Force()
+	assert.Equal(t, track.Full, track.Current())
+	first()
+	first() // restoring twice counts once
+	assert.Equal(t, track.Full, track.Current(), "a test still forces it")
+	assert.True(t, track.Forced())
+	second()
+	assert.Equal(t, wasForced, track.Forced(), "back to what it was")
+}
+
+func TestTakeRemovesTheLeaksItReturns(t *testing.T) {
+	track.Reset()
+	defer track.Reset()
+	track.Scopes.Track(track.Full, "mine", 0).Dropped("x")
+	track.Scopes.Track(track.Full, "theirs", 0).Dropped("x")
+	got := track.Take(func(l track.Leak) bool { return l.Detail == "mine" })
+	require.Len(t, got, 1)
+	assert.Equal(t, "mine", got[0].Detail)
+	left, _ := track.Dropped()
+	require.Len(t, left, 1)
+	assert.Equal(t, "theirs", left[0].Detail)
 }
 
 func BenchmarkTrack(b *testing.B) {

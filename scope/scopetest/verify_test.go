@@ -131,15 +131,17 @@ func newCache(t *testing.T) *handles.Cache[string, *resource] {
 	return c
 }
 
-// leakLine returns "verify_test.go:N", N being the line marked LEAK HERE
-// for kind.
+// leakLine returns "file:N", N being the line of a test file of this
+// package marked LEAK HERE for kind.
 func leakLine(t *testing.T, kind string) string {
 	t.Helper()
-	src, err := os.ReadFile("verify_test.go")
-	require.NoError(t, err)
-	for i, line := range strings.Split(string(src), "\n") {
-		if strings.HasSuffix(line, "// LEAK HERE "+kind) {
-			return fmt.Sprintf("verify_test.go:%d", i+1)
+	for _, file := range []string{"verify_test.go", "checkleaks_test.go"} {
+		src, err := os.ReadFile(file)
+		require.NoError(t, err)
+		for i, line := range strings.Split(string(src), "\n") {
+			if strings.HasSuffix(line, "// LEAK HERE "+kind) {
+				return fmt.Sprintf("%s:%d", file, i+1)
+			}
 		}
 	}
 	t.Fatalf("no line marked for %s", kind)
