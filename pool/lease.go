@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"runtime"
 
+	"github.com/reclaim-go/reclaim/internal/stack"
 	"github.com/reclaim-go/reclaim/internal/track"
 )
 
@@ -163,14 +164,14 @@ type droppedLease[T any] struct {
 // lease, and returns its tracker, or nil when the sampled level leaves it
 // out. Every lease is tracked when LeakThreshold is set.
 func (p *Pool[T]) trackLease(s *poolSlot[T], gen uint64) *leaseTracker[T] {
-	l := track.Off
+	l := track.Current()
 	if p.track {
 		l = track.Full
 	}
-	e := track.Leases.Track(l, p.name(), 2) // from the caller of lease on
-	if e == nil {
+	if !track.Leases.Want(l) {
 		return nil
 	}
+	e := track.Leases.TrackAt(p.name(), stack.Capture(2), 1) // from the caller of lease on
 	t := &leaseTracker[T]{s: s, entry: e}
 	t.cleanup = runtime.AddCleanup(t, leaseDropped[T], droppedLease[T]{s: s, gen: gen, entry: e})
 	return t

@@ -153,15 +153,24 @@ func (k *Kind) Track(l Level, detail string, skip int) *Entry {
 // process-wide one, even a forced one: a Scope made with an explicit
 // scope.DetectLeaks.
 func (k *Kind) TrackOwn(l Level, detail string, skip int) *Entry {
-	switch l {
-	case Off:
+	if !k.Want(l) {
 		return nil
-	case Sampled:
-		if k.sampled.Add(1)%SampleRate != 1 {
-			return nil
-		}
 	}
 	return k.add(detail, stack.Capture(skip+1), skip+1)
+}
+
+// Want reports whether a resource is to be tracked at level l, counting
+// it for sampling: for an owner that has work to do, such as formatting
+// its detail, only for a tracked resource, which it then tracks with
+// [Kind.TrackAt].
+func (k *Kind) Want(l Level) bool {
+	switch l {
+	case Off:
+		return false
+	case Sampled:
+		return k.sampled.Add(1)%SampleRate == 1
+	}
+	return true
 }
 
 // TrackAt tracks a resource, always, with a creation stack captured

@@ -195,16 +195,13 @@ func (t *refTracker) end() {
 // key whose stack is trace (empty without TrackHolders), and returns its
 // tracker, or nil when the sampled level leaves it out.
 func trackRef[K comparable, V any](x *holder[K, V], gen uint64, key K, trace stack.Trace) *refTracker {
-	detail := fmt.Sprintf("handles.Cache key %v", key)
-	var e *track.Entry
-	if trace.Empty() {
-		e = track.Refs.Track(track.Off, detail, 2) // from Get on
-	} else {
-		e = track.Refs.TrackAt(detail, trace, 1)
+	if trace.Empty() { // tracked at the process-wide level alone
+		if !track.Refs.Want(track.Current()) {
+			return nil
+		}
+		trace = stack.Capture(2) // from Get on
 	}
-	if e == nil {
-		return nil
-	}
+	e := track.Refs.TrackAt(fmt.Sprintf("handles.Cache key %v", key), trace, 1)
 	t := &refTracker{entry: e}
 	t.cleanup = runtime.AddCleanup(t, refDropped[K, V], droppedRef[K, V]{x: x, gen: gen, entry: e})
 	return t

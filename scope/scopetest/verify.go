@@ -1,6 +1,7 @@
 package scopetest
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -34,7 +35,9 @@ import (
 //
 // While it runs, leak tracking is on for every Scope, lease and reference,
 // whatever RECLAIM_LEAKS says (a Scope made with an explicit
-// scope.DetectLeaks keeps its own level); before it reports, it runs the
+// scope.DetectLeaks keeps its own level), except in a run asked for
+// benchmarks (-test.bench), which measure untracked code unless
+// RECLAIM_LEAKS says otherwise; before it reports, it runs the
 // garbage collector so that what was dropped is found, and waits up to a
 // few seconds for what is still held to be given back. It calls os.Exit.
 func VerifyTestMain(m *testing.M, opts ...goleak.Option) {
@@ -49,8 +52,10 @@ type verified struct {
 }
 
 func (v verified) Run() int {
-	restore := track.Force()
-	defer restore()
+	if !benchmarking() {
+		restore := track.Force()
+		defer restore()
+	}
 	before, fdErr := openFDs()
 	code := v.m.Run()
 	if code != 0 {
@@ -61,6 +66,17 @@ func (v verified) Run() int {
 		return 1
 	}
 	return 0
+}
+
+// benchmarking reports whether the run was asked for benchmarks
+// (-test.bench): then tracking is left as RECLAIM_LEAKS says, so that they
+// measure the code users run. It parses the flags, as testing.M.Run would.
+func benchmarking() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	f := flag.Lookup("test.bench")
+	return f != nil && f.Value.String() != ""
 }
 
 // settle bounds the wait for resources given back by goroutines that are
