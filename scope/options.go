@@ -98,7 +98,8 @@ func DetectLeaks(level LeakLevel) Option {
 }
 
 // OnLeak sets the function that receives leak reports instead of the default,
-// which prints them to standard error. It runs on the runtime's cleanup
+// which prints them to standard error and records them for
+// scopetest.VerifyTestMain: a leak sent to report is its to deal with. It runs on the runtime's cleanup
 // goroutine, so it must not block. Asking for reports turns detection on:
 // if the level in effect is [LeaksOff], OnLeak sets it to [LeaksFull].
 func OnLeak(report func(Leak)) Option {

@@ -61,6 +61,9 @@ func (v verified) Run() int {
 	if code != 0 {
 		return code
 	}
+	if fdErr != nil {
+		fmt.Fprintf(v.w, "scopetest: file descriptors not checked: %v\n", fdErr)
+	}
 	if report := leaks(before, fdErr); report != "" {
 		fmt.Fprint(v.w, report)
 		return 1
@@ -116,11 +119,6 @@ func leaks(fdsBefore map[string]string, fdErr error) string {
 	if len(opened) > 0 {
 		fmt.Fprintf(&b, "scopetest: %d file descriptors opened during the tests are still open:\n  %s\n\n",
 			len(opened), strings.Join(opened, "\n  "))
-	}
-	if fdErr != nil && b.Len() > 0 {
-		// Reported only when something else leaked: the note explains
-		// why descriptors were not checked.
-		fmt.Fprintf(&b, "scopetest: file descriptors not checked: %v\n", fdErr)
 	}
 	return b.String()
 }
