@@ -171,7 +171,11 @@ func (p *Pool[T]) trackLease(s *poolSlot[T], gen uint64) *leaseTracker[T] {
 	if !track.Leases.Want(l) {
 		return nil
 	}
-	e := track.Leases.TrackAt(p.name(), stack.Capture(2), 1) // from the caller of lease on
+	trace := s.trace // Acquire's, with LeakThreshold; written before s was lent
+	if trace.Empty() {
+		trace = stack.Capture(2) // from the caller of lease on
+	}
+	e := track.Leases.TrackAt(p.name(), trace, 1)
 	t := &leaseTracker[T]{s: s, entry: e}
 	t.cleanup = runtime.AddCleanup(t, leaseDropped[T], droppedLease[T]{s: s, gen: gen, entry: e})
 	return t
