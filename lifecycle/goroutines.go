@@ -15,6 +15,7 @@ import (
 	"go.uber.org/multierr"
 
 	"github.com/reclaim-go/reclaim/internal/stack"
+	"github.com/reclaim-go/reclaim/internal/track"
 )
 
 // Every goroutine a group starts carries the pprof label labelKey, with a
@@ -39,8 +40,9 @@ type tracker struct {
 
 // A tracked goroutine is one the group started.
 type tracked struct {
-	op, name string      // what it runs: describe(op, name)
-	created  stack.Trace // where it was asked for
+	op, name string       // what it runs: describe(op, name)
+	created  stack.Trace  // where it was asked for
+	entry    *track.Entry // in the registry of live resources while it runs
 	gid      atomic.Uint64
 	done     chan struct{} // closed when it returns
 }
@@ -64,6 +66,7 @@ func (t *tracker) labelPrefix() string {
 // keeps the label.
 func (t *tracker) spawn(op, name string, created stack.Trace, fn func(tag func(context.Context) context.Context)) *tracked {
 	r := &tracked{op: op, name: name, created: created, done: make(chan struct{})}
+	r.entry = track.Goroutines.TrackAt(describe(op, name), created, 1)
 	t.mu.Lock()
 	t.seq++
 	seq := t.seq
@@ -73,6 +76,7 @@ func (t *tracker) spawn(op, name string, created stack.Trace, fn func(tag func(c
 	tag := func(ctx context.Context) context.Context { return pprof.WithLabels(ctx, labels) }
 	go func() {
 		defer close(r.done)
+		defer r.entry.Done()
 		pprof.SetGoroutineLabels(tag(context.Background()))
 		r.gid.Store(stack.CurrentID())
 		fn(tag)

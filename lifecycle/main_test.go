@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/reclaim-go/reclaim/scope/scopetest"
 )
 
 func TestMain(m *testing.M) {
@@ -13,5 +13,5 @@ func TestMain(m *testing.M) {
 		// test, which exits the process itself.
 		os.Exit(m.Run())
 	}
-	goleak.VerifyTestMain(m)
+	scopetest.VerifyTestMain(m)
 }

@@ -3,7 +3,11 @@ package pool
 import (
 	"errors"
 	"io"
+	"reflect"
 	"runtime"
+
+	"github.com/reclaim-go/reclaim/internal/stack"
+	"github.com/reclaim-go/reclaim/internal/track"
 )
 
 // ErrLeaseDone is returned by [Lease.Close] when the lease has already been
@@ -54,7 +58,7 @@ var ErrLeaseDone = errors.New("pool: lease already released or destroyed")
 type Lease[T any] struct {
 	s   *poolSlot[T]
 	gen uint64           // s.gen when the lease started
-	t   *leaseTracker[T] // non-nil when LeakThreshold is set
+	t   *leaseTracker[T] // non-nil when the lease is tracked
 }
 
 var _ io.Closer = Lease[int]{}
@@ -120,6 +124,7 @@ func (l Lease[T]) end() bool {
 	}
 	if l.t != nil {
 		l.t.cleanup.Stop()
+		l.t.entry.Done()
 		// The tracker is reachable up to here, so its cleanup cannot run
 		// while the lease is being given back.
 		runtime.KeepAlive(l.t)
@@ -137,25 +142,47 @@ func (l Lease[T]) misuse() {
 // leaseTracker is the heap object that stands for one tracked lease: every
 // copy of the Lease points to it, nothing in the pool does, so it becomes
 // unreachable exactly when the lease is dropped. Tracking costs its
-// allocation and a runtime cleanup per Acquire, which is why it is
-// opt-in (LeakThreshold) and the default Lease carries no tracker.
+// allocation, a stack capture and a runtime cleanup per Acquire, which is
+// why it is opt-in (LeakThreshold, or the process-wide level of
+// RECLAIM_LEAKS and scopetest.VerifyTestMain) and the default Lease
+// carries no tracker.
 type leaseTracker[T any] struct {
 	cleanup runtime.Cleanup
+	entry   *track.Entry // in the registry (reclaim.leases) until given back
 	s       *poolSlot[T] // also keeps the tracker out of the tiny allocator
 }
 
 // droppedLease is what the cleanup of a tracker sees: it must not point to the
 // tracker.
 type droppedLease[T any] struct {
-	s   *poolSlot[T]
-	gen uint64
+	s     *poolSlot[T]
+	gen   uint64
+	entry *track.Entry
 }
 
-func track[T any](s *poolSlot[T], gen uint64) *leaseTracker[T] {
-	t := &leaseTracker[T]{s: s}
-	t.cleanup = runtime.AddCleanup(t, leaseDropped[T], droppedLease[T]{s: s, gen: gen})
+// trackLease tracks the lease of s numbered gen, just lent by the caller of
+// lease, and returns its tracker, or nil when the sampled level leaves it
+// out. Every lease is tracked when LeakThreshold is set.
+func (p *Pool[T]) trackLease(s *poolSlot[T], gen uint64) *leaseTracker[T] {
+	l := track.Current()
+	if p.track {
+		l = track.Full
+	}
+	if !track.Leases.Want(l) {
+		return nil
+	}
+	trace := s.trace // Acquire's, with LeakThreshold; written before s was lent
+	if trace.Empty() {
+		trace = stack.Capture(2) // from the caller of lease on
+	}
+	e := track.Leases.TrackAt(p.name(), trace, 1)
+	t := &leaseTracker[T]{s: s, entry: e}
+	t.cleanup = runtime.AddCleanup(t, leaseDropped[T], droppedLease[T]{s: s, gen: gen, entry: e})
 	return t
 }
+
+// name says which pool a lease is from, in leak reports.
+func (p *Pool[T]) name() string { return "pool.Pool[" + reflect.TypeFor[T]().String() + "]" }
 
 // leaseDropped runs in the runtime's cleanup goroutine when a tracked
 // lease became unreachable. If the lease was never given back, it ends it
@@ -174,6 +201,7 @@ func leaseDropped[T any](d droppedLease[T]) {
 	p.mu.Lock()
 	if s.state != slotLeased { // destroyed under its holder by Close
 		p.mu.Unlock()
+		d.entry.Done()
 		return
 	}
 	s.state = slotDropped
@@ -181,7 +209,11 @@ func leaseDropped[T any](d droppedLease[T]) {
 	p.dropped = append(p.dropped, s)
 	held := max(0, p.now()-s.acquired)
 	trace := s.trace
+	if trace.Empty() { // tracked for the registry alone
+		trace = d.entry.Trace()
+	}
 	p.mu.Unlock()
+	d.entry.Dropped("never released; its resource was destroyed")
 	p.leakLogger().Error("pool: lease dropped without Release; its resource will be destroyed",
 		"held", held, "acquired_at", trace.String())
 	// Counted once reported, so that whoever sees the count sees the

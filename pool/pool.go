@@ -12,6 +12,7 @@ import (
 
 	"github.com/reclaim-go/reclaim/internal/closing"
 	"github.com/reclaim-go/reclaim/internal/stack"
+	"github.com/reclaim-go/reclaim/internal/track"
 	"github.com/reclaim-go/reclaim/retry"
 )
 
@@ -422,8 +423,8 @@ func (p *Pool[T]) putWaiter(w *poolWaiter[T]) {
 // lease makes the Lease for s, just lent by the caller.
 func (p *Pool[T]) lease(s *poolSlot[T]) Lease[T] {
 	l := Lease[T]{s: s, gen: s.gen.Load()}
-	if p.track {
-		l.t = track(s, l.gen)
+	if p.track || track.Current() != track.Off {
+		l.t = p.trackLease(s, l.gen)
 	}
 	return l
 }

@@ -134,7 +134,13 @@ type Config[T any] struct {
 	//   - a lease that becomes unreachable without being released is
 	//     detected (through runtime.AddCleanup), logged, and its resource
 	//     destroyed so that its slot serves others;
-	//   - [Pool.Close] names where each lease it gave up on was acquired.
+	//   - [Pool.Close] names where each lease it gave up on was acquired;
+	//   - every lease is listed, with where it was acquired, in the pprof
+	//     profile reclaim.leases while it is out, and one dropped is
+	//     recorded for scopetest.VerifyTestMain.
+	// The process-wide level (RECLAIM_LEAKS=sampled or full, or
+	// VerifyTestMain) tracks leases in the registry and finds dropped ones
+	// without it; a sampled level tracks one lease in 64.
 	// Tracking costs a stack capture and a few allocations per Acquire;
 	// without it, Acquire and Release allocate nothing. Zero means off.
 	// Negative is invalid.

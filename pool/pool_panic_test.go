@@ -57,6 +57,7 @@ func TestPoolPanickingHealthCheckStrandsNoSlot(t *testing.T) {
 }
 
 func TestPoolPanickingCloseOfOneDroppedLeaseStrandsNoOther(t *testing.T) {
+	expectDrops(t)
 	f := &resFactory{}
 	var closes atomic.Int32
 	p, err := pool.New(pool.Config[*poolRes]{

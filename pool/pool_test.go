@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/multierr"
 
+	"github.com/reclaim-go/reclaim/internal/track"
 	"github.com/reclaim-go/reclaim/pool"
 	"github.com/reclaim-go/reclaim/retry"
 	"github.com/reclaim-go/reclaim/scope"
@@ -1040,6 +1041,7 @@ func TestPoolRunsNoBackgroundGoroutineWithoutDeadlines(t *testing.T) {
 }
 
 func TestPoolAcquireAndReleaseAllocateNothing(t *testing.T) {
+	t.Cleanup(track.Set(track.Off)) // the claim is about untracked leases; TestMain forces tracking
 	f := &resFactory{}
 	p := newTestPool(t, f, pool.Config[*poolRes]{MaxSize: 1, MaxIdleTime: time.Hour, MaxLifetime: time.Hour})
 	defer closePool(t, p)
@@ -1059,6 +1061,7 @@ func TestPoolHandOffToWaitersAllocatesNothing(t *testing.T) {
 	if poolRace {
 		t.Skip("the race detector makes sync.Pool drop waiters at random")
 	}
+	t.Cleanup(track.Set(track.Off)) // the claim is about untracked leases; TestMain forces tracking
 	f := &resFactory{}
 	p := newTestPool(t, f, pool.Config[*poolRes]{MaxSize: 1})
 	defer closePool(t, p)

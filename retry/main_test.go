@@ -3,7 +3,7 @@ package retry_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/reclaim-go/reclaim/scope/scopetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { scopetest.VerifyTestMain(m) }

@@ -9,14 +9,20 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/reclaim-go/reclaim/internal/track"
 	"github.com/reclaim-go/reclaim/scope"
 )
 
+// skipUnderRace skips an allocation test under the race detector, and
+// otherwise turns off, for the test, the leak tracking that the package's
+// TestMain (scopetest.VerifyTestMain) forces on, since allocation counts
+// are claims about untracked scopes.
 func skipUnderRace(t *testing.T) {
 	t.Helper()
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts")
 	}
+	t.Cleanup(track.Set(track.Off))
 }
 
 type nopCloser struct{ closed int }

@@ -203,9 +203,12 @@
 // it (via runtime.AddCleanup). The level is [LeaksOff], [LeaksSampled] or
 // [LeaksFull], set by the [DetectLeaks] option or, for whole test runs, by
 // the RECLAIM_LEAKS environment variable (off, sampled, full). Off costs
-// nothing. The zero Scope is never watched, so that a Scope on the stack
-// stays free. Package [github.com/reclaim-go/reclaim/scope/scopetest] fails
-// a test when its scopes leak.
+// one atomic load. The zero Scope is never watched, so that a Scope on the
+// stack stays free. A watched Scope is listed, with the stack that created
+// it, in the pprof profile reclaim.scopes while it is open. Package
+// [github.com/reclaim-go/reclaim/scope/scopetest] fails a test run
+// (VerifyTestMain, which watches every Scope) or a test (CheckLeaks) when
+// scopes leak.
 //
 // # Cost
 //

@@ -1,9 +1,16 @@
 package scope_test
 
 import (
+	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/reclaim-go/reclaim/scope/scopetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("SCOPE_TEST_LEAK_CHILD") != "" {
+		// The child of TestLeakEnvironmentVariable leaks on purpose.
+		os.Exit(m.Run())
+	}
+	scopetest.VerifyTestMain(m)
+}

@@ -1,8 +1,6 @@
 package scope
 
 import (
-	"os"
-	"strings"
 	"sync"
 	"time"
 )
@@ -24,6 +22,7 @@ type options struct {
 	holdFailures   bool
 	cleanupTimeout time.Duration
 	leaks          LeakLevel
+	leaksSet       bool // by DetectLeaks or OnLeak; otherwise the process-wide level applies
 	onLeak         func(Leak)
 }
 
@@ -83,53 +82,44 @@ const (
 	// detection can stay on in production at a negligible cost.
 	LeaksSampled
 	// LeaksFull watches every scope; for tests and debugging.
-	LeaksFull
+	LeaksFull // the values are those of the registry's levels (internal/track)
 )
 
 // LeakSampleRate is how many scopes [LeaksSampled] lets pass for each one it
 // watches.
 const LeakSampleRate = 64
 
-// DetectLeaks sets the leak detection level, overriding the RECLAIM_LEAKS
-// environment variable (see [New]).
+// DetectLeaks sets the leak detection level of the scopes made with it,
+// overriding the process-wide level: the RECLAIM_LEAKS environment variable
+// (see [New]) and the tracking that scopetest.VerifyTestMain turns on for a
+// test run.
 func DetectLeaks(level LeakLevel) Option {
-	return optionFunc(func(o *options) { o.leaks = level })
+	return optionFunc(func(o *options) { o.leaks, o.leaksSet = level, true })
 }
 
 // OnLeak sets the function that receives leak reports instead of the default,
-// which prints them to standard error. It runs on the runtime's cleanup
+// which prints them to standard error and records them for
+// scopetest.VerifyTestMain: a leak sent to report is its to deal with. It runs on the runtime's cleanup
 // goroutine, so it must not block. Asking for reports turns detection on:
 // if the level in effect is [LeaksOff], OnLeak sets it to [LeaksFull].
 func OnLeak(report func(Leak)) Option {
 	return optionFunc(func(o *options) {
 		o.onLeak = report
 		if o.leaks == LeaksOff {
-			o.leaks = LeaksFull
+			o.leaks, o.leaksSet = LeaksFull, true
 		}
 	})
 }
 
-// envLeaks reads RECLAIM_LEAKS once: off (default), sampled or full.
-var envLeaks = sync.OnceValue(func() LeakLevel {
-	switch strings.ToLower(strings.TrimSpace(os.Getenv("RECLAIM_LEAKS"))) {
-	case "full", "1", "on", "true":
-		return LeaksFull
-	case "sampled", "sample":
-		return LeaksSampled
-	default:
-		return LeaksOff
-	}
-})
-
 // defaultOptions is shared by every New() without options, so that such a
 // Scope costs one allocation: itself.
-var defaultOptions = sync.OnceValue(func() *options { return &options{leaks: envLeaks()} })
+var defaultOptions = sync.OnceValue(func() *options { return &options{} })
 
 func buildOptions(opts []Option) *options {
 	if len(opts) == 0 {
 		return defaultOptions()
 	}
-	o := &options{leaks: envLeaks()}
+	o := &options{}
 	for _, opt := range opts {
 		opt.apply(o)
 	}

@@ -95,8 +95,10 @@ func (f ctxFunc) Close() error { return f(context.Background()) }
 //
 // Leak detection defaults to the RECLAIM_LEAKS environment variable, read
 // once per process: "off" (the default), "sampled" or "full"; see
-// [DetectLeaks]. A watched Scope that becomes unreachable while it still
-// holds cleanups is reported with the stack that created it.
+// [DetectLeaks]; scopetest.VerifyTestMain turns it on for a whole test run.
+// A watched Scope is listed in the pprof profile reclaim.scopes while it is
+// open, and one that becomes unreachable while it still holds cleanups is
+// reported with the stack that created it.
 func New(opts ...Option) *Scope {
 	o := buildOptions(opts)
 	s := &Scope{opts: o}

@@ -229,6 +229,7 @@ func (s *Scope) finishLocked(u *unwinder) {
 		close(s.done)
 	}
 	s.noteLocked()
+	s.unwatchLocked()
 }
 
 func (s *Scope) timeout() time.Duration {

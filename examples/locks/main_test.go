@@ -9,12 +9,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/reclaim-go/reclaim/examples/locks"
+	"github.com/reclaim-go/reclaim/scope/scopetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { scopetest.VerifyTestMain(m) }
 
 // TestLocksExample is meant for `go test -race`, as CI runs it: a lock the
 // scope failed to hold or release shows up as a race or a deadlock.

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,6 +81,11 @@ func (a *app) routes(g *lifecycle.Group) http.Handler {
 		}
 		w.Write(buf[:n])
 	})
+	// The pprof handlers serve the registry's profiles too: with the pool's
+	// leases tracked (LeakThreshold, or RECLAIM_LEAKS=sampled),
+	// /debug/pprof/reclaim.leases lists who holds each connection.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /hold", a.hold)
 	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
 		var s scope.Scope
 		defer s.Close()
@@ -88,6 +94,20 @@ func (a *app) routes(g *lifecycle.Group) http.Handler {
 		fmt.Fprintln(w, "slow done")
 	})
 	return mux
+}
+
+// hold holds a backend connection until the request is cancelled: a
+// client that forgot to hang up, for the pprof profile to find.
+func (a *app) hold(w http.ResponseWriter, r *http.Request) {
+	l, err := a.backend.Acquire(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer l.Release()
+	fmt.Fprintln(w, "holding a connection")
+	http.NewResponseController(w).Flush()
+	<-r.Context().Done()
 }
 
 // auditLater registers the audit record of r as a background cleanup of
@@ -131,9 +151,16 @@ func (a *app) index(ctx context.Context) error {
 	}
 }
 
-// Main builds the service, serves a few requests, sends the process a
-// SIGTERM while a slow request is in flight, and reports how it stopped.
-func Main(w io.Writer) (err error) {
+// Main builds the service, serves a few requests, finds a held connection
+// in the pprof profile reclaim.leases, sends the process a SIGTERM while a
+// slow request is in flight, and reports how it stopped.
+func Main(w io.Writer) error {
+	return Run(w, func(base string) error { return showLeases(w, base) })
+}
+
+// Run is Main with serving, called with the service's base URL once it has
+// served its first requests, in place of Main's look at the pprof profile.
+func Run(w io.Writer, serving func(base string) error) (err error) {
 	var s scope.Scope
 	defer s.CloseInto(&err)
 
@@ -167,6 +194,9 @@ func Main(w io.Writer) (err error) {
 		},
 		MaxSize:         4,
 		MaxConstructing: 1,
+		// Tracks every lease: a lease held past a minute is logged, and
+		// /debug/pprof/reclaim.leases lists those out with their stacks.
+		LeakThreshold: time.Minute,
 	})
 	if err != nil {
 		return err
@@ -230,6 +260,9 @@ func Main(w io.Writer) (err error) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	fmt.Fprintf(w, "indexer: failed once on purpose, restarted with backoff, indexed %d files\n", a.indexed.Load())
+	if err := serving(base); err != nil {
+		return err
+	}
 
 	slow := make(chan string, 1)
 	go func() {
@@ -258,6 +291,53 @@ func Main(w io.Writer) (err error) {
 	fmt.Fprintf(w, "audit: 41 records written in the background, the last one (the in-flight request's) before the stop finished\n")
 	fmt.Fprintf(w, "backend connections live after stop: %d\n", srvBackend.LiveSettled(0))
 	return nil
+}
+
+// showLeases asks /hold to keep a connection, and finds it, with the
+// handler that acquired it, in /debug/pprof/reclaim.leases.
+func showLeases(w io.Writer, base string) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	held, err := Hold(ctx, base)
+	if err != nil {
+		cancel()
+		return err
+	}
+	defer func() { cancel(); held() }()
+	profile, err := get(http.DefaultClient, base+"/debug/pprof/reclaim.leases?debug=1")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(profile, "service.(*app).hold") {
+		return fmt.Errorf("service: the held lease is not in the profile:\n%s", profile)
+	}
+	total, _, _ := strings.Cut(profile, "\n")
+	fmt.Fprintf(w, "pprof: /debug/pprof/reclaim.leases (%s) names service.(*app).hold as the holder of a connection\n", total)
+	return nil
+}
+
+// Hold makes a request to /hold that keeps a backend connection until ctx
+// is done, and returns once the connection is held; done waits for the
+// request to end after ctx is cancelled.
+func Hold(ctx context.Context, base string) (done func(), err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/hold", nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	line := make([]byte, len("holding"))
+	if _, err := io.ReadFull(resp.Body, line); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return func() {
+		<-ctx.Done()
+		resp.Body.Close()
+		c.CloseIdleConnections()
+	}, nil
 }
 
 func get(c *http.Client, url string) (string, error) {

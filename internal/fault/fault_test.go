@@ -10,13 +10,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	"go.uber.org/multierr"
 
 	"github.com/reclaim-go/reclaim/internal/fault"
+	"github.com/reclaim-go/reclaim/scope/scopetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { scopetest.VerifyTestMain(m) }
 
 func TestTheSameSeedChoosesTheSameEndings(t *testing.T) {
 	a, b := fault.New(42, fault.Options{}), fault.New(42, fault.Options{})

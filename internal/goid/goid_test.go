@@ -4,12 +4,12 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"go.uber.org/goleak"
 
 	"github.com/reclaim-go/reclaim/internal/goid"
+	"github.com/reclaim-go/reclaim/scope/scopetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { scopetest.VerifyTestMain(m) }
 
 func TestCurrentIsStableWithinAGoroutineAndDiffersAcrossLiveOnes(t *testing.T) {
 	if !goid.Known {

@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reclaim-go/reclaim/internal/lock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
+
+	"github.com/reclaim-go/reclaim/internal/lock"
+	"github.com/reclaim-go/reclaim/scope/scopetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { scopetest.VerifyTestMain(m) }
 
 func TestMutexExcludesUnderContention(t *testing.T) {
 	var (

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/multierr"
 
+	"github.com/reclaim-go/reclaim/internal/track"
 	"github.com/reclaim-go/reclaim/pool/handles"
 )
 
@@ -660,6 +661,7 @@ func TestCacheNeverDropsCloseErrors(t *testing.T) {
 }
 
 func TestCacheGetOnAnOpenHandleAllocatesNothing(t *testing.T) {
+	t.Cleanup(track.Set(track.Off)) // the claim is about untracked references; TestMain forces tracking
 	var o opener
 	h := newCache(t, &o, handles.Config[string, *conn]{IdleTimeout: time.Hour, MaxOpen: 8})
 	keys := []string{"a", "b", "c", "d"}

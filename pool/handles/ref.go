@@ -2,10 +2,13 @@ package handles
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/reclaim-go/reclaim/internal/stack"
+	"github.com/reclaim-go/reclaim/internal/track"
 )
 
 // ErrRefClosed is returned by [Ref.Close] when the reference was already
@@ -33,6 +36,7 @@ type Ref[K comparable, V any] struct {
 	slot *holder[K, V]
 	gen  uint64 // the slot's generation when the reference was taken
 	v    V
+	t    *refTracker // non-nil when the reference is tracked
 }
 
 // Value returns the handle. It panics if the reference is closed.
@@ -59,6 +63,9 @@ func (r Ref[K, V]) Close() error {
 	// again, even once the slot serves another Get.
 	if s == nil || !s.gen.CompareAndSwap(r.gen, r.gen+1) {
 		return ErrRefClosed
+	}
+	if r.t != nil {
+		r.t.end()
 	}
 	h, e := s.h, s.e
 	if s != &e.slots.first { // first is free once its generation is even
@@ -157,5 +164,66 @@ func (h *Cache[K, V]) refLocked(e *handleEntry[K, V], trace stack.Trace) Ref[K, 
 	if h.cfg.TrackHolders {
 		x.trace, x.since = trace, time.Now()
 	}
-	return Ref[K, V]{slot: x, gen: x.gen.Add(1), v: e.value}
+	r := Ref[K, V]{slot: x, gen: x.gen.Add(1), v: e.value}
+	if h.cfg.TrackHolders || track.Current() != track.Off {
+		r.t = trackRef(x, r.gen, e.key, trace)
+	}
+	return r
+}
+
+// refTracker is the heap object that stands for one tracked reference:
+// every copy of the Ref points to it, nothing in the cache does, so it
+// becomes unreachable exactly when the reference is dropped. Tracking costs
+// its allocation, a stack capture and a runtime cleanup per Get, which is
+// why it is opt-in (TrackHolders, or the process-wide level of
+// RECLAIM_LEAKS and scopetest.VerifyTestMain).
+type refTracker struct {
+	cleanup runtime.Cleanup
+	entry   *track.Entry // in the registry (reclaim.refs) until closed
+}
+
+// end ends the tracking of a reference just closed.
+func (t *refTracker) end() {
+	t.cleanup.Stop()
+	t.entry.Done()
+	// The tracker is reachable up to here, so its cleanup cannot run while
+	// the reference is being closed.
+	runtime.KeepAlive(t)
+}
+
+// trackRef tracks the reference to x numbered gen, taken by the Get of
+// key whose stack is trace (empty without TrackHolders), and returns its
+// tracker, or nil when the sampled level leaves it out.
+func trackRef[K comparable, V any](x *holder[K, V], gen uint64, key K, trace stack.Trace) *refTracker {
+	if trace.Empty() { // tracked at the process-wide level alone
+		if !track.Refs.Want(track.Current()) {
+			return nil
+		}
+		trace = stack.Capture(2) // from Get on
+	}
+	e := track.Refs.TrackAt(fmt.Sprintf("handles.Cache key %v", key), trace, 1)
+	t := &refTracker{entry: e}
+	t.cleanup = runtime.AddCleanup(t, refDropped[K, V], droppedRef[K, V]{x: x, gen: gen, entry: e})
+	return t
+}
+
+// droppedRef is what the cleanup of a tracker sees: it must not point to
+// the tracker.
+type droppedRef[K comparable, V any] struct {
+	x     *holder[K, V]
+	gen   uint64
+	entry *track.Entry
+}
+
+// refDropped runs in the runtime's cleanup goroutine when a tracked
+// reference became unreachable. If it was never closed, it is recorded as
+// dropped. The reference stays counted, as nothing may be assumed about
+// the handle's use: the handle stays open until [Cache.Close], which
+// reports it as still held.
+func refDropped[K comparable, V any](d droppedRef[K, V]) {
+	if d.x.gen.Load() != d.gen {
+		d.entry.Done()
+		return
+	}
+	d.entry.Dropped("never closed; its handle stays open until Cache.Close")
 }
