@@ -336,8 +336,10 @@ func (g *Group) Start(ctx context.Context) error {
 		err = errStartAborted
 	}
 	// Start's error is a failure of the group unless Start was told to stop
-	// (its ctx, Stop, a goroutine's failure) and its hook obeyed.
-	if err != errStartAborted && (sctx.Err() == nil || hung) {
+	// (its ctx, Stop, a goroutine's failure) and its hook obeyed: returned
+	// its context's error. A hook that failed otherwise failed, stop or not.
+	obeyed := sctx.Err() != nil && !hung && stoppedBy(err)
+	if err != errStartAborted && !obeyed {
 		g.errs = append(g.errs, err)
 	}
 	if g.stopClaimed { // Stop waits for us, and stops what started
@@ -357,12 +359,22 @@ func (g *Group) Start(ctx context.Context) error {
 	bctx, cancelStop := g.budget(context.WithoutCancel(ctx))
 	defer cancelStop()
 	stopErr := g.shutdown(bctx)
-	if err == errStartAborted || sctx.Err() == nil || hung {
+	if err == errStartAborted || !obeyed {
 		// Start's error leads the stop's errors already: Start fails with
 		// what Stop and Err return.
 		return stopErr
 	}
 	return multierr.Append(err, stopErr)
+}
+
+// stoppedBy reports whether a start hook's err says it stopped because it
+// was told to: its context's error, or the group's ErrStopped.
+func stoppedBy(err error) bool {
+	var ie *interruptedError
+	if errors.As(err, &ie) {
+		err = ie.err // what the hook said, not why its context ended
+	}
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrStopped)
 }
 
 // errStartAborted stops the start when a supervised goroutine failed while

@@ -147,8 +147,18 @@ func withCause(ctx context.Context, err error) error {
 	if errors.Is(err, cause) {
 		return err
 	}
-	return fmt.Errorf("%w (Start interrupted: %w)", err, cause)
+	return &interruptedError{err: err, cause: cause}
 }
+
+// interruptedError is a start hook's error with why its start was
+// interrupted; errors.Is sees both, and stoppedBy looks at the hook's own.
+type interruptedError struct{ err, cause error }
+
+func (e *interruptedError) Error() string {
+	return fmt.Sprintf("%v (Start interrupted: %v)", e.err, e.cause)
+}
+
+func (e *interruptedError) Unwrap() []error { return []error{e.err, e.cause} }
 
 // lateStart handles the result of a start hook that returned after it was
 // abandoned. The stop that follows the failed start waits for it, within
