@@ -72,20 +72,19 @@ type Pool[T any] struct {
 	dropped      []*poolSlot[T]
 	// backoff paces Open after failures: no Open starts before
 	// backoffUntil, and openErr is what waiters get meanwhile.
-	backoff       retry.Backoff
-	backoffUntil  time.Duration
-	openErr       error
-	janitor       bool          // the background goroutine is running
-	janitorNext   time.Duration // when it wakes up next
-	janitorDone   chan struct{} // closed when it exits
-	closed        bool
-	closeDone     chan struct{}  // closed when the first Close returns
-	closeReturned bool           // a Close has returned: kept errors would never be seen
-	drained       chan struct{}  // closed when Close has nothing left to wait for
-	stats         Stats          // counters only; gauges are filled by Stats
-	kept          closing.Errors // Close errors and panics nobody has seen, for Close
-	openLog       closing.Throttle
-	closeLog      closing.Throttle
+	backoff      retry.Backoff
+	backoffUntil time.Duration
+	openErr      error
+	janitor      bool          // the background goroutine is running
+	janitorNext  time.Duration // when it wakes up next
+	janitorDone  chan struct{} // closed when it exits
+	closed       bool
+	closeDone    chan struct{}  // closed when the first Close returns
+	drained      chan struct{}  // closed when Close has nothing left to wait for
+	stats        Stats          // counters only; gauges are filled by Stats
+	kept         closing.Errors // Close errors and panics nobody has seen, for Close
+	openLog      closing.Throttle
+	closeLog     closing.Throttle
 	// closeAgain is set when a Close was cut short by a panicking or
 	// exiting Close callback: the next Close does the work again.
 	closeAgain bool
@@ -714,7 +713,7 @@ func (p *Pool[T]) destroy(s *poolSlot[T]) (err error) {
 		if err != nil {
 			p.stats.CloseErrors++
 			if p.cfg.Logger == nil && s.reason != destroyClose {
-				log = p.keepLocked(err)
+				log = p.kept.Keep("pool", err)
 			}
 		}
 		p.fillLocked(context.Background(), p.now())
@@ -767,7 +766,7 @@ func (p *Pool[T]) destroyReported(s *poolSlot[T]) {
 	if pe != nil {
 		log = p.reportLocked(pe)
 	} else if p.cfg.Logger == nil {
-		log = p.keepLocked(err)
+		log = p.kept.Keep("pool", err)
 	}
 	p.mu.Unlock()
 	if log != nil {
@@ -784,19 +783,7 @@ func (p *Pool[T]) reportLocked(pe *PanicError) (log func()) {
 	if logger := p.cfg.Logger; logger != nil {
 		return func() { logger.Error("pool: callback panicked on a pool goroutine", "error", pe) }
 	}
-	return p.keepLocked(pe)
-}
-
-// keepLocked keeps err, which no Logger has seen, for Close to return. Once
-// Close has returned, nothing would ever return it: it goes to
-// slog.Default instead, through the func returned for the caller to call
-// once it has let go of p.mu. Caller must hold p.mu.
-func (p *Pool[T]) keepLocked(err error) (log func()) {
-	if !p.closeReturned {
-		p.kept.Add(err)
-		return nil
-	}
-	return func() { slog.Default().Error("pool: error after Close returned", "error", err) }
+	return p.kept.Keep("pool", pe)
 }
 
 func (p *Pool[T]) closeValue(v T) error { return p.cfg.Close(v) }

@@ -101,10 +101,9 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 	}
 
 	p.mu.Lock()
-	errs = append(errs, p.kept.Take("pool", "errors closing resources")...)
-	// From here on nothing would return a kept error: in the same critical
-	// section as the Take, so that none falls in between.
-	p.closeReturned = true
+	// The last Take: from here on a failure is logged, not kept (in the
+	// same critical section, so that none falls in between).
+	errs = append(errs, p.kept.TakeFinal("pool", "errors closing resources")...)
 	p.mu.Unlock()
 	normal = true
 	return multierr.Combine(errs...)

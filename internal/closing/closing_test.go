@@ -78,3 +78,13 @@ func TestWaitTickingTicksUntilDone(t *testing.T) {
 		assert.True(t, closing.WaitTicking(ctx, nil, time.Second, func() { t.Fatal("no wait, no tick") }))
 	})
 }
+
+func TestKeepLogsInsteadOfKeepingOnceTheLastTakeIsDone(t *testing.T) {
+	var k closing.Errors
+	early, late := errors.New("early"), errors.New("late")
+	assert.Nil(t, k.Keep("pkg", early), "kept for Close")
+	assert.Equal(t, []error{early}, k.TakeFinal("pkg", "close errors"))
+	log := k.Keep("pkg", late)
+	require.NotNil(t, log, "after the last Take, an error is logged, not kept")
+	assert.Empty(t, k.Take("pkg", "close errors"))
+}

@@ -4,7 +4,10 @@
 // caught on a goroutine of their own, and the throttle of their reports.
 package closing
 
-import "fmt"
+import (
+	"fmt"
+	"log/slog"
+)
 
 // Max is how many errors an [Errors] keeps; later ones are only counted.
 const Max = 16
@@ -17,6 +20,7 @@ const Max = 16
 type Errors struct {
 	errs  []error
 	extra int
+	final bool // TakeFinal was called: nothing will Take again
 }
 
 // Add keeps err, or counts it when Max errors are kept already.
@@ -37,4 +41,25 @@ func (k *Errors) Take(pkg, what string) []error {
 	}
 	*k = Errors{}
 	return errs
+}
+
+// TakeFinal is Take for the last time: the Close that calls it returns
+// what it took, and no later Close will take again.
+func (k *Errors) TakeFinal(pkg, what string) []error {
+	errs := k.Take(pkg, what)
+	k.final = true
+	return errs
+}
+
+// Keep keeps err for Close to return, and returns nil. Once TakeFinal was
+// called nothing would ever return err, so Keep keeps nothing and returns
+// the func that logs err to slog.Default instead, for the caller to call
+// once it has let go of its lock: a failure is reported, not kept where
+// nobody looks.
+func (k *Errors) Keep(pkg string, err error) (log func()) {
+	if !k.final {
+		k.Add(err)
+		return nil
+	}
+	return func() { slog.Default().Error(pkg+": error after Close returned", "error", err) }
 }

@@ -130,12 +130,11 @@ type Cache[K comparable, V any] struct {
 	pushes uint64 // orders equal deadlines in the queue
 	stats  Stats
 	// kept holds close errors that no handler has seen, for Close.
-	kept          closing.Errors
-	janitor       bool
-	janitorDone   chan struct{} // closed when the running janitor exits
-	expired       []*handleEntry[K, V]
-	closeDone     chan struct{} // closed when the first Close returns
-	closeReturned bool          // a Close has returned: kept errors would never be seen
+	kept        closing.Errors
+	janitor     bool
+	janitorDone chan struct{} // closed when the running janitor exits
+	expired     []*handleEntry[K, V]
+	closeDone   chan struct{} // closed when the first Close returns
 	// closeAgain is set when a Close was cut short by a panicking or
 	// exiting Close callback: the next Close does the work again.
 	closeAgain bool
@@ -492,7 +491,7 @@ func (h *Cache[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (err 
 		if err != nil {
 			h.stats.CloseErrors++
 			if reason != closedShutdown && h.cfg.OnCloseError == nil && h.cfg.Logger == nil {
-				log = h.keepLocked(err)
+				log = h.kept.Keep("handles", err)
 			}
 		}
 		h.decOpenLocked()
@@ -512,18 +511,6 @@ func (h *Cache[K, V]) closeEntry(e *handleEntry[K, V], reason closeReason) (err 
 		h.cfg.Logger.Error("handles: closing handle failed", "key", e.key, "error", cerr)
 	}
 	return fmt.Errorf("handles: close handle %v: %w", e.key, cerr)
-}
-
-// keepLocked keeps err, which no handler or Logger has seen, for Close to
-// return. Once Close has returned, nothing would ever return it: it goes to
-// slog.Default instead, through the func returned for the caller to call
-// once it has let go of h.mu. Caller must hold h.mu.
-func (h *Cache[K, V]) keepLocked(err error) (log func()) {
-	if !h.closeReturned {
-		h.kept.Add(err)
-		return nil
-	}
-	return func() { slog.Default().Error("handles: error after Close returned", "error", err) }
 }
 
 // closeAll closes the handles of doomed, which the caller took out of the
@@ -562,10 +549,10 @@ func (h *Cache[K, V]) closeReported(e *handleEntry[K, V], reason closeReason) {
 	case pe != nil:
 		h.stats.Panics++
 		if logger == nil {
-			log = h.keepLocked(pe)
+			log = h.kept.Keep("handles", pe)
 		}
 	case h.cfg.OnCloseError == nil && logger == nil:
-		log = h.keepLocked(err)
+		log = h.kept.Keep("handles", err)
 	}
 	h.mu.Unlock()
 	if log != nil {

@@ -93,10 +93,9 @@ func (h *Cache[K, V]) Close(ctx context.Context) error {
 		errs = append(errs, h.closeHeld(ctx)...)
 	}
 	h.mu.Lock()
-	errs = append(errs, h.kept.Take("handles", "handle close errors")...)
-	// From here on nothing would return a kept error: in the same critical
-	// section as the Take, so that none falls in between.
-	h.closeReturned = true
+	// The last Take: from here on a failure is logged, not kept (in the
+	// same critical section, so that none falls in between).
+	errs = append(errs, h.kept.TakeFinal("handles", "handle close errors")...)
 	h.mu.Unlock()
 	normal = true
 	return multierr.Combine(errs...)
