@@ -6,7 +6,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const stream = `{"Action":"run","Package":"m/a","Test":"TestPass"}
 {"Action":"pass","Package":"m/a","Test":"TestPass"}
