@@ -1,11 +1,8 @@
 package lifecycle_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reclaim-go/reclaim/internal/logtest"
 	"github.com/reclaim-go/reclaim/lifecycle"
 )
 
@@ -36,31 +34,11 @@ func TestLateStartErrorIsInTheStopsResult(t *testing.T) {
 	})
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // An abandoned start hook that returns an error after the stop has
 // returned has no result left to join: it goes to slog.Default when the
 // group has no Logger, rather than nowhere.
 func TestLateStartErrorAfterTheStopIsLogged(t *testing.T) {
-	var logs lockedBuffer
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
-	defer slog.SetDefault(prev)
+	logs := logtest.Default(t)
 	synctest.Test(t, func(t *testing.T) {
 		var ev events
 		g := lifecycle.New(lifecycle.StartTimeout(time.Second), lifecycle.StopTimeout(time.Second))

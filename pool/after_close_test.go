@@ -4,48 +4,21 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reclaim-go/reclaim/internal/logtest"
 	"github.com/reclaim-go/reclaim/pool"
 )
-
-// syncBuffer is a bytes.Buffer safe for the goroutines that log to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// logDefaultTo sends slog.Default to w for the rest of the test.
-func logDefaultTo(t *testing.T, w *syncBuffer) {
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(w, nil)))
-	t.Cleanup(func() { slog.SetDefault(prev) })
-}
 
 // Found by the soak (internal/soak): an Open that outlived Close returned a
 // resource whose Close failed, and with no Logger the error was kept for a
 // Close that had already returned, where nobody would ever see it.
 func TestPoolErrorAfterCloseReturnedGoesToTheDefaultLogger(t *testing.T) {
-	var logs syncBuffer
-	logDefaultTo(t, &logs)
+	logs := logtest.Default(t)
 	release := make(chan struct{})
 	opened := make(chan struct{})
 	p, err := pool.New(pool.Config[*lateConn]{

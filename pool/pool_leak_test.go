@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reclaim-go/reclaim/internal/logtest"
 	"github.com/reclaim-go/reclaim/internal/track"
 	"github.com/reclaim-go/reclaim/pool"
 	"github.com/reclaim-go/reclaim/retry"
@@ -32,7 +33,7 @@ func expectDrops(t *testing.T) {
 
 func TestPoolReportsALeaseHeldPastLeakThresholdOnceAndWhenItComesBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var logs lockedBuffer
+		var logs logtest.Buffer
 		f := &resFactory{}
 		p := newTestPool(t, f, pool.Config[*poolRes]{
 			MaxSize:       2,
@@ -100,7 +101,7 @@ func collectDropped(t *testing.T, p *pool.Pool[*poolRes], n uint64) {
 
 func TestPoolDetectsALeaseDroppedWithoutReleaseAndReclaimsItsSlot(t *testing.T) {
 	expectDrops(t)
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	f := &resFactory{}
 	p := newTestPool(t, f, pool.Config[*poolRes]{
 		MaxSize:       1,
@@ -199,7 +200,7 @@ func dropHeld(l *pool.Lease[*poolRes]) { *l = pool.Lease[*poolRes]{} }
 
 func TestPoolCloseWithoutDeadlineLogsTheLeasesStillOut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var logs lockedBuffer
+		var logs logtest.Buffer
 		f := &resFactory{}
 		p := newTestPool(t, f, pool.Config[*poolRes]{
 			MaxSize:       1,
@@ -220,7 +221,7 @@ func TestPoolCloseWithoutDeadlineLogsTheLeasesStillOut(t *testing.T) {
 
 func TestPoolLogsBackgroundOpenFailuresAtABoundedRate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var logs lockedBuffer
+		var logs logtest.Buffer
 		f := &resFactory{}
 		f.setErr(errors.New("connection refused"))
 		p := newTestPool(t, f, pool.Config[*poolRes]{

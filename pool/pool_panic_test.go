@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/reclaim-go/reclaim/internal/fault"
+	"github.com/reclaim-go/reclaim/internal/logtest"
 	"github.com/reclaim-go/reclaim/pool"
 	"github.com/reclaim-go/reclaim/retry"
 )
@@ -139,7 +140,7 @@ func TestPoolBackgroundOpenPanicIsKeptForCloseOrLogged(t *testing.T) {
 	})
 	t.Run("logged", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			var logs lockedBuffer
+			var logs logtest.Buffer
 			p, err := pool.New(pool.Config[*poolRes]{
 				Open: func(context.Context) (*poolRes, error) {
 					var v *poolRes

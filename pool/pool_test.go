@@ -181,24 +181,6 @@ func poolJanitors() int {
 	return bytes.Count(buf, []byte(").janitorLoop("))
 }
 
-// lockedBuffer is a log destination written by the pools' goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestNewRejectsInvalidConfigNamingTheField(t *testing.T) {
 	open := func(context.Context) (*poolRes, error) { return nil, nil }
 	for _, tc := range []struct {

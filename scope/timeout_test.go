@@ -3,10 +3,8 @@ package scope_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reclaim-go/reclaim/internal/logtest"
 	"github.com/reclaim-go/reclaim/scope"
 )
 
@@ -157,10 +156,7 @@ func TestGoexitInATimedCleanupFailsTheUnwindingAndReachesTheCaller(t *testing.T)
 // the soak, internal/soak: under load, a prompt panic in a cleanup started
 // after its deadline crashed the whole program.)
 func TestPanicInAnAbandonedCleanupIsReported(t *testing.T) {
-	var logs lockedBuffer
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
-	defer slog.SetDefault(prev)
+	logs := logtest.Default(t)
 
 	release, ended := make(chan struct{}), make(chan struct{}, 2)
 	s := scope.New(scope.CleanupTimeout(10 * time.Millisecond))
@@ -185,22 +181,4 @@ func TestPanicInAnAbandonedCleanupIsReported(t *testing.T) {
 	}, 5*time.Second, time.Millisecond)
 	assert.Contains(t, logs.String(), "abandoned by CleanupTimeout panicked")
 	assert.Contains(t, logs.String(), "timeout_test.go:", "with the line that panicked")
-}
-
-// lockedBuffer is a strings.Builder safe for the goroutines that log to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,36 +1,17 @@
 package handles_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reclaim-go/reclaim/internal/logtest"
 	"github.com/reclaim-go/reclaim/pool/handles"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type lateHandle struct{ _ int }
 
@@ -38,10 +19,7 @@ type lateHandle struct{ _ int }
 // Cache.Close had given up waiting for it was closed at once, and the
 // error of that Close was dropped.
 func TestCacheErrorOfALateOpensCloseIsNotDropped(t *testing.T) {
-	var logs syncBuffer
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
-	defer slog.SetDefault(prev)
+	logs := logtest.Default(t)
 
 	release, opening := make(chan struct{}), make(chan struct{})
 	c, err := handles.New(handles.Config[string, *lateHandle]{
