@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/reclaim-go/reclaim/internal/fault"
 	"github.com/reclaim-go/reclaim/pool/handles"
 )
 
@@ -77,65 +76,23 @@ func handlesWorkload(r *run, w *worker, dir string) {
 		return
 	}
 
-	end := time.Now().Add(phase)
-	closeUnderHolders := w.rng.IntN(2) == 0
-	var wg sync.WaitGroup
-	for g := range 4 {
-		timeout := []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 100 * time.Millisecond}[w.rng.IntN(3)]
-		rng := w.rng.Uint64()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := uint64(0); time.Now().Before(end); i++ {
-				var closed bool
-				key := int((rng + i*7919) % uint64(keys))
-				o := r.within(w, fmt.Sprintf("%s holder %d", prefix, g), timeout+2*perCallback, func() {
-					closed = useFile(r, w, c, prefix, key, timeout)
-				})
-				if o != (fault.Outcome{}) {
-					w.logf("%s holder %d: %s", prefix, g, describe(o))
-				}
-				if closed {
-					return
-				}
+	o := runPhase(r, w, prefix, 2*perCallback, time.Duration(keys)*perCallback,
+		func(g int, timeout time.Duration) func() bool {
+			rng, i := w.rng.Uint64(), uint64(0)
+			return func() bool {
+				i++
+				return useFile(r, w, c, prefix, int((rng+i*7919)%uint64(keys)), timeout)
 			}
-		}()
-	}
-	if !closeUnderHolders {
-		wg.Wait()
-	} else {
-		time.Sleep(time.Duration(w.rng.IntN(int(phase))))
-	}
-	limit := poolCloseLimit + time.Duration(keys)*perCallback
-	o := r.within(w, prefix+" Close", limit, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), poolCloseLimit)
-		defer cancel()
-		err := c.Close(ctx)
-		w.logf("%s: Close: %s", prefix, flat(err))
-		r.in.Observe(err)
-		r.counted(err, prefix)
-	})
-	wg.Wait()
-
-	waitFor(time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, fl := range files {
-			if fl.closed.Load() == 0 {
-				return false
-			}
-		}
-		return true
-	})
-	mu.Lock()
-	for _, fl := range files {
-		if fl.closed.Load() == 0 {
-			r.violate(w.name, "%s: file %d never closed", prefix, fl.key)
-			_ = fl.f.Close()
-		}
-	}
-	mu.Unlock()
+		}, c.Close)
+	checkClosed(r, w, prefix, &mu, &files)
 	r.settle(w, prefix, o)
+}
+
+func (fl *file) isClosed() bool { return fl.closed.Load() != 0 }
+
+func (fl *file) forceClose() string {
+	_ = fl.f.Close()
+	return fmt.Sprintf("file %d", fl.key)
 }
 
 // useFile gets key's file, writes a line and gives the reference back. It

@@ -24,11 +24,6 @@ type conn struct {
 	closed atomic.Int32
 }
 
-const (
-	phase          = 300 * time.Millisecond
-	poolCloseLimit = 200 * time.Millisecond
-)
-
 var holderIDs atomic.Int64
 
 // poolWorkload runs one phase of a Pool of loopback connections under a
@@ -110,64 +105,12 @@ func poolWorkload(r *run, w *worker, srv *server) {
 		return
 	}
 
-	end := time.Now().Add(phase)
-	closeUnderHolders := w.rng.IntN(2) == 0
-	var wg sync.WaitGroup
-	for g := range 4 {
-		timeout := []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 100 * time.Millisecond}[w.rng.IntN(3)]
-		destroy := w.rng.IntN(4) == 0
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(end) {
-				var closed bool
-				o := r.within(w, fmt.Sprintf("%s holder %d", prefix, g), timeout+perCallback, func() {
-					closed = borrow(r, w, p, prefix, timeout, destroy)
-				})
-				if o != (fault.Outcome{}) {
-					w.logf("%s holder %d: %s", prefix, g, describe(o))
-				}
-				if closed {
-					return
-				}
-			}
-		}()
-	}
-	if !closeUnderHolders {
-		wg.Wait()
-	} else {
-		time.Sleep(time.Duration(w.rng.IntN(int(phase))))
-	}
-	limit := poolCloseLimit + time.Duration(cfg.MaxSize)*perCallback
-	o := r.within(w, prefix+" Close", limit, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), poolCloseLimit)
-		defer cancel()
-		err := p.Close(ctx)
-		w.logf("%s: Close: %s", prefix, flat(err))
-		r.in.Observe(err)
-		r.counted(err, prefix)
-	})
-	wg.Wait()
-
-	// Opens that outlived Close land in a closed pool, which closes them.
-	waitFor(time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, cn := range conns {
-			if cn.closed.Load() == 0 {
-				return false
-			}
-		}
-		return true
-	})
-	mu.Lock()
-	for _, cn := range conns {
-		if cn.closed.Load() == 0 {
-			r.violate(w.name, "%s: connection %d never closed", prefix, cn.id)
-			_ = cn.c.Close()
-		}
-	}
-	mu.Unlock()
+	o := runPhase(r, w, prefix, perCallback, time.Duration(cfg.MaxSize)*perCallback,
+		func(g int, timeout time.Duration) func() bool {
+			destroy := w.rng.IntN(4) == 0
+			return func() bool { return borrow(r, w, p, prefix, timeout, destroy) }
+		}, p.Close)
+	checkClosed(r, w, prefix, &mu, &conns)
 	// A failing Open's error reaches the callers it would have served; when
 	// none was waiting (MinIdle, a construction whose caller gave up) it
 	// has no caller.
@@ -177,6 +120,13 @@ func poolWorkload(r *run, w *worker, srv *server) {
 		}
 	}
 	r.settle(w, prefix, o)
+}
+
+func (cn *conn) isClosed() bool { return cn.closed.Load() != 0 }
+
+func (cn *conn) forceClose() string {
+	_ = cn.c.Close()
+	return fmt.Sprintf("connection %d", cn.id)
 }
 
 // borrow acquires one connection, checks and uses it, and gives it back.
