@@ -2,6 +2,7 @@ package scope_test
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,4 +45,19 @@ func TestHoldFailureCleanupsRunsThemAfterAPanicToo(t *testing.T) {
 	s.OnFailure(rec.ok("release value"))
 	assert.PanicsWithValue(t, "flush bug", func() { _ = s.Close() })
 	assert.Equal(t, []string{"release value"}, rec.log())
+}
+
+func TestHoldFailureCleanupsRunsThemAfterAGoexitToo(t *testing.T) {
+	var rec recorder
+	s := scope.New(scope.HoldFailureCleanups(true))
+	s.DeferFunc(runtime.Goexit)
+	s.OnFailure(rec.ok("release value"))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Close()
+	}()
+	<-done
+	assert.Equal(t, []string{"release value"}, rec.log(), "held, then run once the Goexit failed the unwinding")
+	assert.NoError(t, s.Close())
 }

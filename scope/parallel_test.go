@@ -194,3 +194,19 @@ func ExampleScope_Parallel() {
 	// 3 errors, kept newest first: conn 2: close failed; conn 1: close failed; conn 0: close failed
 	// took less than 30ms: true
 }
+
+func TestParallelMemberDeafToItsDeadlineIsAbandonedWithTheGroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := scope.New(scope.CleanupTimeout(time.Second))
+		release := make(chan struct{})
+		p := s.Parallel()
+		p.DeferFunc(func() { <-release }) // ignores every deadline
+		p.DeferContext(func(ctx context.Context) error { <-ctx.Done(); return nil })
+		start := time.Now()
+		err := s.Close()
+		assert.Equal(t, time.Second, time.Since(start), "Close returns at the group's deadline")
+		assert.ErrorIs(t, err, scope.ErrCleanupTimeout)
+		close(release) // the abandoned member ends; nothing outlives the test
+		synctest.Wait()
+	})
+}
