@@ -363,9 +363,10 @@ func (p *Pool[T]) waitLocked(ctx context.Context, start, now time.Duration, cloc
 	p.waiters.pushBack(w)
 	p.fillLocked(ctx, now)
 	p.mu.Unlock()
-	if !w.timed && !clocked {
+	if !w.timed && !clocked && ctx.Done() != nil {
 		// Read outside the lock: the start of a wait that is not timed
-		// is read only by this goroutine, if it gives up.
+		// is read only by this goroutine, if it gives up, which it
+		// cannot do when ctx is never done.
 		w.start = p.now()
 	}
 	return p.wait(ctx, w)
