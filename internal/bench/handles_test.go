@@ -36,9 +36,9 @@ func handlesKeyNames() []string {
 	return keys
 }
 
-// runHandlesHit measures hit, called with each of the 64 keys in turn from
+// runHandlesHit measures hit, called with each of the keys in turn from
 // every b.RunParallel goroutine; each goroutine starts at a different key.
-func runHandlesHit(b *testing.B, keys []string, hit func(key string) bool) {
+func runHandlesHit[K any](b *testing.B, keys []K, hit func(key K) bool) {
 	var seed atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -143,37 +143,40 @@ type Cache[K comparable, V any] struct {
 
 // entry states
 const (
-	entryOpening = iota // Open is running; done is closed when it returns
-	entryOpen           // value is valid and the entry is in the map
-	entryGone           // out of the map: closing, closed or failed to open
+	entryOpening uint8 = iota // Open is running; done is closed when it returns
+	entryOpen                 // value is valid and the entry is in the map
+	entryGone                 // out of the map: closing, closed or failed to open
 )
 
 // A handleEntry is released without h.mu (see Ref.Close), so the fields a
 // release touches are atomic. The rest of the cache decides about an entry
 // only under h.mu, where refs cannot rise (Get holds h.mu) and, at 0,
 // cannot fall either: under h.mu an idle entry and its deadline are stable.
+//
+// The fields a hit and its release touch come first, within one cache
+// line's span for pointer-shaped values: in a cache of a million handles,
+// an entry is cold when a Get finds it, and each further line touched costs
+// a miss of its own.
 type handleEntry[K comparable, V any] struct {
-	key   K
-	value V
-	done  chan struct{} // closed when Open returns
-	err   error         // the Open error, set before done is closed
-	retry bool          // err came from the opener's own cancelled context
-
 	// refs counts references; the opener counts as one while opening.
 	// Raised under h.mu, lowered by Ref.Close without it.
 	refs atomic.Int64
 	// deadline is the last release plus IdleTimeout, as an offset from
 	// Cache.epoch; a release stores it before lowering refs.
 	deadline atomic.Int64
+	value    V
 	// queued mirrors node.Scheduled() for Ref.Close. It is cleared before
 	// a popper looks at refs, and read by a release after it lowers refs,
 	// so one of the two always sees the other (see popIdleLocked).
 	queued atomic.Bool
+	state  uint8             // guarded by h.mu
+	slots  holderSlots[K, V] // its first holder's hot fields come first
+	key    K
+	done   chan struct{} // closed when Open returns
+	err    error         // the Open error, set before done is closed
+	retry  bool          // err came from the opener's own cancelled context
 
-	// guarded by h.mu
-	state int
-	node  timerheap.Node[*handleEntry[K, V]] // in Cache.queue
-	slots holderSlots[K, V]
+	node timerheap.Node[*handleEntry[K, V]] // in Cache.queue; guarded by h.mu
 }
 
 // closeReason says why a handle is closed, for the counters.
