@@ -44,7 +44,6 @@ type Scope struct {
 	leak   *leakRecord   // nil when not watched
 }
 
-
 type state uint8
 
 const (
