@@ -92,10 +92,7 @@ func (s *Scope) DeferFunc(fn func()) Handle {
 // programming error and panics here, naming DeferClose, rather than at
 // Close.
 func (s *Scope) DeferClose(c io.Closer) Handle {
-	if isNil(c) {
-		panic("scope: DeferClose called with a nil io.Closer")
-	}
-	return s.push(c, kindAlways)
+	return s.push(c, kindAlways) // push checks c: inlined, DeferClose costs no second call
 }
 
 // DeferContext registers fn to run when the scope closes, with the context
@@ -128,12 +125,17 @@ func (s *Scope) OnFailure(fn func() error) Handle {
 // word first so that the common case costs no reflection: only those kinds
 // are stored in it directly, so only they can leave it nil.
 func isNil(c io.Closer) bool {
-	if c == nil {
-		return true
-	}
-	if (*[2]unsafe.Pointer)(unsafe.Pointer(&c))[1] != nil {
-		return false
-	}
+	return dataNil(c) && (c == nil || holdsNil(c))
+}
+
+// dataNil reports whether c's data word is nil, as it is for a nil c.
+func dataNil(c io.Closer) bool {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&c))[1] == nil
+}
+
+// holdsNil reports whether c, whose data word is nil, holds a nil value
+// rather than a zero-size one.
+func holdsNil(c io.Closer) bool {
 	switch reflect.TypeOf(c).Kind() {
 	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.UnsafePointer:
 		return true
@@ -142,6 +144,11 @@ func isNil(c io.Closer) bool {
 }
 
 func (s *Scope) push(c io.Closer, k kind) Handle {
+	if dataNil(c) && (c == nil || holdsNil(c)) {
+		// Only DeferClose's closer can be nil here: the other
+		// registrations check their func, and a func value is a pointer.
+		panic("scope: DeferClose called with a nil io.Closer")
+	}
 	var pc uintptr
 	if s.opts != nil && s.opts.sites {
 		pc = stack.Caller(1)
@@ -152,7 +159,14 @@ func (s *Scope) push(c io.Closer, k kind) Handle {
 	}
 	s.nextID++
 	id := s.nextID
-	s.appendLocked(entry{c: c, pc: pc, tag: id<<2 | uint64(k)})
+	// appendLocked, by hand: the common case costs no call.
+	if s.top == nil && s.ninl < inlineEntries {
+		s.inline[s.ninl] = entry{c: c, pc: pc, tag: id<<2 | uint64(k)}
+		s.ninl++
+	} else {
+		s.appendChunkLocked(entry{c: c, pc: pc, tag: id<<2 | uint64(k)})
+	}
+	s.n++
 	s.noteLocked()
 	s.mu.Unlock()
 	return Handle{s: s, id: id}
