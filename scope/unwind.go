@@ -36,7 +36,6 @@ type unwinder struct {
 	pv       any
 	panicked bool
 	own      bool
-	finished bool
 
 	inl int    // the batch's oldest entries are the Scope's inline[:inl]
 	top *chunk // the newer ones, as in a Scope's chain; run from here down
@@ -82,8 +81,16 @@ func (s *Scope) close(ctx context.Context, failed bool, errp *error, own any) er
 	}
 	// errp is passed down rather than kept in u: u's contents escape with
 	// the panic value, and a pointer kept there would make *errp escape too.
-	s.unwindLocked(&u, errp)
-	if !u.finished {
+	// The first batch is unwindLocked's first round, written out: most
+	// unwindings have no other.
+	s.takeAllLocked(&u)
+	s.mu.Unlock()
+	u.runBatch(s, errp)
+	s.mu.Lock()
+	if s.n > 0 || u.failed && len(u.held) > 0 {
+		s.unwindLocked(&u, errp)
+	}
+	if s.state != closed { // only this unwinder closes s
 		s.finishLocked(&u)
 	}
 	s.mu.Unlock()
@@ -103,20 +110,24 @@ func (s *Scope) unwindLocked(u *unwinder, errp *error) {
 			}
 			u.held = nil
 		}
-		// Take the whole stack. From now on registrations go to chunks,
-		// and only this unwinder touches inline[:u.inl]. (Keeping a
-		// count rather than a slice of it keeps a Scope on the stack
-		// from escaping.)
-		u.inl, u.top = s.ninl, s.top
-		s.ninl, s.top, s.n = 0, nil, 0
 		if s.grew.Load() {
 			s.grew.Store(false)
 		}
-		s.noteLocked()
+		s.takeAllLocked(u)
 		s.mu.Unlock()
 		u.runBatch(s, errp)
 		s.mu.Lock()
 	}
+}
+
+// takeAllLocked takes the whole stack as the next batch of u. From now on
+// registrations go to chunks, and only u touches inline[:u.inl]. (Keeping
+// a count rather than a slice of it keeps a Scope on the stack from
+// escaping.) Caller must hold s.mu.
+func (s *Scope) takeAllLocked(u *unwinder) {
+	u.inl, u.top = s.ninl, s.top
+	s.ninl, s.top, s.n = 0, nil, 0
+	s.noteLocked()
 }
 
 // requeueLocked puts the entries of the batch that have not run back on the
@@ -171,7 +182,7 @@ func (u *unwinder) runSome(s *Scope, errp *error) {
 		u.runBatch(s, errp)
 		s.mu.Lock()
 		s.unwindLocked(u, errp)
-		if !u.finished {
+		if s.state != closed {
 			s.finishLocked(u)
 		}
 		s.mu.Unlock()
@@ -248,10 +259,15 @@ func (u *unwinder) fail(err error) {
 }
 
 func (s *Scope) finishLocked(u *unwinder) {
-	u.finished = true
-	s.state = closed
-	s.closer = 0
-	s.failed = u.failed
+	s.state, s.failed = closed, u.failed // closer is read only while closing
+	if s.done != nil || s.leak != nil {
+		s.finishWaitersLocked()
+	}
+}
+
+// finishWaitersLocked wakes the Closes waiting for this one and ends the
+// Scope's leak record. Caller must hold s.mu.
+func (s *Scope) finishWaitersLocked() {
 	if s.done != nil {
 		close(s.done)
 	}
