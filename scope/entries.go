@@ -108,14 +108,11 @@ func (s *Scope) takeLocked(id uint64) (entry, bool) {
 		if c.e[0].id() > id {
 			continue
 		}
-		i := search(c.e[:c.n], id)
-		if i < 0 {
+		e, ok := remove(c.e[:c.n], id)
+		if !ok {
 			return entry{}, false
 		}
-		e := c.e[i]
-		copy(c.e[i:c.n], c.e[i+1:c.n])
 		c.n--
-		c.e[c.n] = entry{}
 		s.n--
 		switch p := c.prev; {
 		case c.n == 0:
@@ -134,16 +131,25 @@ func (s *Scope) takeLocked(id uint64) (entry, bool) {
 		s.noteLocked()
 		return e, true
 	}
-	i := search(s.inline[:s.ninl], id)
+	e, ok := remove(s.inline[:s.ninl], id)
+	if ok {
+		s.ninl--
+		s.n--
+		s.noteLocked()
+	}
+	return e, ok
+}
+
+// remove takes the entry with the given id out of es, sorted by id,
+// moving the newer ones down and zeroing the last.
+func remove(es []entry, id uint64) (entry, bool) {
+	i := search(es, id)
 	if i < 0 {
 		return entry{}, false
 	}
-	e := s.inline[i]
-	copy(s.inline[i:s.ninl], s.inline[i+1:s.ninl])
-	s.ninl--
-	s.inline[s.ninl] = entry{}
-	s.n--
-	s.noteLocked()
+	e := es[i]
+	copy(es[i:], es[i+1:])
+	es[len(es)-1] = entry{}
 	return e, true
 }
 
