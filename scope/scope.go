@@ -144,7 +144,7 @@ func holdsNil(c io.Closer) bool {
 }
 
 func (s *Scope) push(c io.Closer, k kind) Handle {
-	if dataNil(c) && (c == nil || holdsNil(c)) {
+	if isNil(c) {
 		// Only DeferClose's closer can be nil here: the other
 		// registrations check their func, and a func value is a pointer.
 		panic("scope: DeferClose called with a nil io.Closer")
