@@ -210,14 +210,36 @@ func FuzzScope(f *testing.F) {
 	f.Add([]byte{3, 10, 0, 10, 2, 11, 7, 10, 11})
 	f.Add([]byte{0, 11, 10, 4, 1, 3, 11, 6, 10, 8, 11})
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		synctest.Test(t, func(t *testing.T) { fuzzScope(t, ops) })
+		synctest.Test(t, func(t *testing.T) { fuzzScope(t, 0, ops) })
 	})
 }
 
-func fuzzScope(t *testing.T, ops []byte) {
+// FuzzScopeLarge is FuzzScope on a Scope that starts with 64 to 319
+// cleanups (the first byte says how many more than 64), so that handles,
+// releases and closes work across its chunks of entries.
+func FuzzScopeLarge(f *testing.F) {
+	f.Add([]byte{10, 5, 0, 4, 9, 5, 72, 4, 140, 8})
+	f.Add([]byte{200, 0, 1, 5, 7, 4, 8, 5, 100, 6, 4, 3, 9})
+	f.Add([]byte{77, 5, 70, 5, 70, 5, 70, 5, 8, 5, 8, 9, 2, 7})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) == 0 {
+			return
+		}
+		synctest.Test(t, func(t *testing.T) { fuzzScope(t, 64+int(ops[0]), ops[1:]) })
+	})
+}
+
+// fuzzScope runs ops on a Scope holding prefill cleanups that succeed.
+func fuzzScope(t *testing.T, prefill int, ops []byte) {
 	m := &fuzzModel{t: t, s: scope.New(scope.CleanupTimeout(time.Second)), runs: map[int]int{}, release: make(chan struct{})}
 	defer synctest.Wait() // the abandoned cleanups return
 	defer close(m.release)
+	for range prefill {
+		m.nextID++
+		e := &fuzzEntry{id: m.nextID}
+		e.handle = m.register(e)
+		m.pending = append(m.pending, e)
+	}
 	var released []struct {
 		s       *scope.Scope
 		pending []*fuzzEntry

@@ -26,19 +26,15 @@ type Scope struct {
 	_ noCopy
 
 	mu lock.Mutex // protects the fields below; see internal/lock for why not sync.Mutex
-	// The n pending cleanups, oldest first, are inline[:min(n, len(inline))]
-	// followed by overflow. Keeping the first ones inline lets a Scope on the
-	// stack take a few registrations without allocating; a slice pointing
-	// into the Scope itself would make every Scope escape. Once Close has
-	// taken the inline entries to run them in place, inlineTaken is set and
-	// the pending cleanups are overflow[:n] alone.
-	inline      [inlineEntries]entry
-	overflow    []entry
-	n           int
-	inlineTaken bool
-	nextID      uint64 // ids grow with registration order, so entries are sorted by id
-	state       state
-	failed      bool
+	// The pending cleanups: inline[:ninl], then the chunks below top (see
+	// entries.go); n counts them all.
+	inline [inlineEntries]entry
+	top    *chunk
+	ninl   int
+	n      int
+	nextID uint64 // ids grow with registration order, so entries are sorted by id
+	state  state
+	failed bool
 	// grew is set when a cleanup is registered while the scope closes, so
 	// that the unwinder runs it before older ones, as the newest.
 	grew   atomic.Bool
@@ -48,8 +44,6 @@ type Scope struct {
 	leak   *leakRecord   // nil when not watched
 }
 
-const inlineEntries = 8
-
 type state uint8
 
 const (
@@ -57,39 +51,6 @@ const (
 	closing
 	closed
 )
-
-type kind uint8
-
-const (
-	kindAlways  kind = iota // runs on every close
-	kindContext             // c is a ctxFunc, called with the close context
-	kindFailure             // runs only when the scope closes as failed
-)
-
-// An entry is one registered cleanup. Every registration is stored as an
-// io.Closer: func-shaped cleanups are converted to func types with a Close
-// method, which, like a pointer-shaped closer, fits in an interface without
-// allocating. An entry is 32 bytes, so that the inline ones fit in 256.
-type entry struct {
-	c   io.Closer
-	pc  uintptr // registration site, 0 unless sites are recorded
-	tag uint64  // id<<2 | kind
-}
-
-func (e *entry) id() uint64 { return e.tag >> 2 }
-func (e *entry) kind() kind { return kind(e.tag & 3) }
-
-type closeFunc func() error
-
-func (f closeFunc) Close() error { return f() }
-
-type voidFunc func()
-
-func (f voidFunc) Close() error { f(); return nil }
-
-type ctxFunc func(context.Context) error
-
-func (f ctxFunc) Close() error { return f(context.Background()) }
 
 // New returns an empty, open Scope configured by opts.
 //
@@ -131,10 +92,7 @@ func (s *Scope) DeferFunc(fn func()) Handle {
 // programming error and panics here, naming DeferClose, rather than at
 // Close.
 func (s *Scope) DeferClose(c io.Closer) Handle {
-	if isNil(c) {
-		panic("scope: DeferClose called with a nil io.Closer")
-	}
-	return s.push(c, kindAlways)
+	return s.push(c, kindAlways) // push checks c: inlined, DeferClose costs no second call
 }
 
 // DeferContext registers fn to run when the scope closes, with the context
@@ -167,12 +125,17 @@ func (s *Scope) OnFailure(fn func() error) Handle {
 // word first so that the common case costs no reflection: only those kinds
 // are stored in it directly, so only they can leave it nil.
 func isNil(c io.Closer) bool {
-	if c == nil {
-		return true
-	}
-	if (*[2]unsafe.Pointer)(unsafe.Pointer(&c))[1] != nil {
-		return false
-	}
+	return dataNil(c) && (c == nil || holdsNil(c))
+}
+
+// dataNil reports whether c's data word is nil, as it is for a nil c.
+func dataNil(c io.Closer) bool {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&c))[1] == nil
+}
+
+// holdsNil reports whether c, whose data word is nil, holds a nil value
+// rather than a zero-size one.
+func holdsNil(c io.Closer) bool {
 	switch reflect.TypeOf(c).Kind() {
 	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.UnsafePointer:
 		return true
@@ -181,22 +144,48 @@ func isNil(c io.Closer) bool {
 }
 
 func (s *Scope) push(c io.Closer, k kind) Handle {
+	if isNil(c) {
+		// Only DeferClose's closer can be nil here: the other
+		// registrations check their func, and a func value is a pointer.
+		panic("scope: DeferClose called with a nil io.Closer")
+	}
 	var pc uintptr
 	if s.opts != nil && s.opts.sites {
 		pc = stack.Caller(1)
 	}
 	s.mu.Lock()
-	if s.state == closed {
-		failed := s.failed
-		s.mu.Unlock()
-		return Handle{err: s.runNow(entry{c: c, pc: pc, tag: uint64(k)}, failed)}
+	if s.state != open {
+		return s.pushLateLocked(entry{c: c, pc: pc, tag: uint64(k)})
 	}
 	s.nextID++
 	id := s.nextID
-	s.appendLocked(entry{c: c, pc: pc, tag: id<<2 | uint64(k)})
-	if s.state == closing {
-		s.grew.Store(true)
+	// appendLocked, by hand: the common case costs no call.
+	if s.top == nil && s.ninl < inlineEntries {
+		s.inline[s.ninl] = entry{c: c, pc: pc, tag: id<<2 | uint64(k)}
+		s.ninl++
+	} else {
+		s.appendChunkLocked(entry{c: c, pc: pc, tag: id<<2 | uint64(k)})
 	}
+	s.n++
+	s.noteLocked()
+	s.mu.Unlock()
+	return Handle{s: s, id: id}
+}
+
+// pushLateLocked registers e on a closing Scope, where it is the newest
+// cleanup of the unwinding, or runs it at once on a closed one. Caller must
+// hold s.mu, which pushLateLocked releases.
+func (s *Scope) pushLateLocked(e entry) Handle {
+	if s.state == closed {
+		failed := s.failed
+		s.mu.Unlock()
+		return Handle{err: s.runNow(e, failed)}
+	}
+	s.nextID++
+	id := s.nextID
+	e.tag |= id << 2
+	s.appendLocked(e)
+	s.grew.Store(true)
 	s.noteLocked()
 	s.mu.Unlock()
 	return Handle{s: s, id: id}
@@ -214,70 +203,6 @@ func (s *Scope) runNow(e entry, failed bool) error {
 		return runWithTimeout(context.Background(), &e, d)
 	}
 	return annotate(&e, call(context.Background(), &e))
-}
-
-// appendLocked puts e on top of the stack. Caller must hold s.mu.
-func (s *Scope) appendLocked(e entry) {
-	if s.n < inlineEntries && !s.inlineTaken {
-		s.inline[s.n] = e
-	} else {
-		if s.overflow == nil {
-			// A Scope that outgrows its inline entries tends to keep
-			// growing (a loop): start past the 1, 2, 4, 8 steps.
-			s.overflow = make([]entry, 0, overflowStart)
-		}
-		s.overflow = append(s.overflow, e)
-	}
-	s.n++
-}
-
-// overflowStart is the capacity of a Scope's first overflow slice.
-const overflowStart = 16
-
-// at returns the i-th pending entry, oldest first. Caller must hold s.mu.
-func (s *Scope) at(i int) *entry {
-	switch {
-	case s.inlineTaken:
-		return &s.overflow[i]
-	case i < inlineEntries:
-		return &s.inline[i]
-	default:
-		return &s.overflow[i-inlineEntries]
-	}
-}
-
-// removeLocked takes the i-th entry out of the stack, shifting newer ones
-// down. Caller must hold s.mu.
-func (s *Scope) removeLocked(i int) entry {
-	e := *s.at(i)
-	for j := i; j < s.n-1; j++ {
-		*s.at(j) = *s.at(j + 1)
-	}
-	*s.at(s.n - 1) = entry{}
-	s.n--
-	if s.inlineTaken || s.n >= inlineEntries {
-		s.overflow = s.overflow[:len(s.overflow)-1]
-	}
-	s.noteLocked()
-	return e
-}
-
-// findLocked returns the index of the entry with the given id, or -1.
-// Caller must hold s.mu.
-func (s *Scope) findLocked(id uint64) int {
-	lo, hi := 0, s.n
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if s.at(m).id() < id {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo < s.n && s.at(lo).id() == id {
-		return lo
-	}
-	return -1
 }
 
 // Len returns the number of cleanups waiting to run.
@@ -311,19 +236,14 @@ func (s *Scope) Release() *Scope {
 		s.mu.Unlock()
 		panic("scope: Release called on a closed Scope")
 	}
-	for i := 0; i < s.n; i++ {
-		e := *s.at(i)
+	s.drainLocked(func(e entry) {
 		if e.kind() == kindFailure {
-			continue
+			return
 		}
 		ns.nextID++
 		e.tag = ns.nextID<<2 | uint64(e.kind())
 		ns.appendLocked(e)
-	}
-	s.inline = [inlineEntries]entry{}
-	s.overflow = nil
-	s.n = 0
-	s.noteLocked()
+	})
 	s.mu.Unlock()
 	ns.watch(1)
 	ns.noteLocked()
@@ -454,11 +374,7 @@ func (h Handle) take() (entry, bool) {
 	s := h.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := s.findLocked(h.id)
-	if i < 0 {
-		return entry{}, false
-	}
-	return s.removeLocked(i), true
+	return s.takeLocked(h.id)
 }
 
 // Run calls fn with a Scope and closes the scope when fn returns: as failed

@@ -13,8 +13,9 @@ import (
 // in batches, the whole stack at a time, so that Close pays one lock round
 // trip per batch rather than per cleanup, and it runs them with the lock
 // released, so that cleanups may register more (they form the next batch).
-// The first batch is run in place from the Scope's inline entries, which
-// the closing Scope no longer uses, so nothing is copied.
+// A batch is run in place: its chunks are taken from the Scope, and its
+// inline entries, which the Scope does not use while it closes, are read
+// where they are, so nothing is copied.
 //
 // A cleanup that panics or calls runtime.Goexit does not return to the loop.
 // The loop's deferred function then runs the rest of the unwinding itself,
@@ -35,11 +36,9 @@ type unwinder struct {
 	pv       any
 	panicked bool
 	own      bool
-	finished bool
 
-	inl  int     // the batch's first entries are the Scope's inline[:inl]
-	over []entry // the rest
-	next int     // index of the next entry to run, counting down; -1 when done
+	inl int    // the batch's oldest entries are the Scope's inline[:inl]
+	top *chunk // the newer ones, as in a Scope's chain; run from here down
 
 	hold bool    // HoldFailureCleanups
 	held []entry // failure-only entries passed before anything failed, newest first
@@ -73,15 +72,25 @@ func (s *Scope) close(ctx context.Context, failed bool, errp *error, own any) er
 	}
 	s.state = closing
 	s.closer = goid.Current()
-	u := unwinder{ctx: ctx, timeout: s.timeout(), failed: s.failed || failed, next: -1,
-		hold: s.opts != nil && s.opts.holdFailures}
+	u := unwinder{ctx: ctx, failed: s.failed || failed}
+	if o := s.opts; o != nil {
+		u.timeout, u.hold = o.cleanupTimeout, o.holdFailures
+	}
 	if own != nil {
 		u.pv, u.panicked, u.own = own, true, true
 	}
 	// errp is passed down rather than kept in u: u's contents escape with
 	// the panic value, and a pointer kept there would make *errp escape too.
-	s.unwindLocked(&u, errp)
-	if !u.finished {
+	// The first batch is unwindLocked's first round, written out: most
+	// unwindings have no other.
+	s.takeAllLocked(&u)
+	s.mu.Unlock()
+	u.runBatch(s, errp)
+	s.mu.Lock()
+	if s.n > 0 || u.failed && len(u.held) > 0 {
+		s.unwindLocked(&u, errp)
+	}
+	if s.state != closed { // only this unwinder closes s
 		s.finishLocked(&u)
 	}
 	s.mu.Unlock()
@@ -101,56 +110,58 @@ func (s *Scope) unwindLocked(u *unwinder, errp *error) {
 			}
 			u.held = nil
 		}
-		u.inl = 0
-		if !s.inlineTaken {
-			// From now on registrations go to overflow, and only this
-			// unwinder touches inline. (Keeping a count rather than a
-			// slice of it keeps a Scope on the stack from escaping.)
-			u.inl = min(s.n, inlineEntries)
-			s.inlineTaken = true
+		if s.grew.Load() {
+			s.grew.Store(false)
 		}
-		u.over, s.overflow = s.overflow, nil
-		u.next = s.n - 1
-		s.n = 0
-		s.grew.Store(false)
-		s.noteLocked()
+		s.takeAllLocked(u)
 		s.mu.Unlock()
 		u.runBatch(s, errp)
 		s.mu.Lock()
 	}
 }
 
-// requeueLocked puts the entries of the batch that have not run back on the
-// stack beneath the ones registered since it was taken, so that the newest
-// run first. Their ids are lower, so the stack stays sorted. Caller must
-// hold s.mu.
-func (s *Scope) requeueLocked(u *unwinder) {
-	newer := s.overflow[:s.n]
-	s.overflow, s.n = make([]entry, 0, u.next+1+len(newer)), 0
-	for i := 0; i <= u.next; i++ {
-		e := u.at(s, i)
-		s.appendLocked(*e)
-		*e = entry{}
-	}
-	for _, e := range newer {
-		s.appendLocked(e)
-	}
-	u.next = -1
-	u.inl, u.over = 0, nil
+// takeAllLocked takes the whole stack as the next batch of u. From now on
+// registrations go to chunks, and only u touches inline[:u.inl]. (Keeping
+// a count rather than a slice of it keeps a Scope on the stack from
+// escaping.) Caller must hold s.mu.
+func (s *Scope) takeAllLocked(u *unwinder) {
+	u.inl, u.top = s.ninl, s.top
+	s.ninl, s.top, s.n = 0, nil, 0
+	s.noteLocked()
 }
 
-func (u *unwinder) at(s *Scope, i int) *entry {
-	if i < u.inl {
-		return &s.inline[i]
+// requeueLocked puts the entries of the batch that have not run back on the
+// stack beneath the ones registered since it was taken, so that the newest
+// run first. Their ids are lower, so the stack stays sorted. Only links
+// change: the inline entries go back to the Scope, and the batch's chunks
+// go under the new ones. Caller must hold s.mu.
+func (s *Scope) requeueLocked(u *unwinder) {
+	k := u.inl
+	for c := u.top; c != nil; c = c.prev {
+		k += c.n
 	}
-	return &u.over[i-u.inl]
+	if u.top != nil {
+		if s.top == nil {
+			s.top = u.top
+		} else {
+			b := s.top
+			for b.prev != nil {
+				b = b.prev
+			}
+			b.prev = u.top
+		}
+	}
+	s.ninl = u.inl
+	s.n += k
+	u.inl, u.top = 0, nil
+	s.noteLocked()
 }
 
 // runBatch runs the taken entries, newest first, until done or until a
 // cleanup registered another one: then what is left goes back to s.
 func (u *unwinder) runBatch(s *Scope, errp *error) {
 	u.runSome(s, errp)
-	u.inl, u.over = 0, nil
+	u.inl, u.top = 0, nil
 }
 
 // runSome runs entries until the batch is done. If a cleanup panics or
@@ -171,7 +182,7 @@ func (u *unwinder) runSome(s *Scope, errp *error) {
 		u.runBatch(s, errp)
 		s.mu.Lock()
 		s.unwindLocked(u, errp)
-		if !u.finished {
+		if s.state != closed {
 			s.finishLocked(u)
 		}
 		s.mu.Unlock()
@@ -188,7 +199,7 @@ func (u *unwinder) runSome(s *Scope, errp *error) {
 		}
 		// Only a Goexit is left: returning lets it go on.
 	}()
-	for u.next >= 0 {
+	for {
 		if s.grew.Load() {
 			s.mu.Lock()
 			s.grew.Store(false)
@@ -196,35 +207,67 @@ func (u *unwinder) runSome(s *Scope, errp *error) {
 			s.mu.Unlock()
 			break
 		}
-		e := u.at(s, u.next)
-		u.next--
-		ent := *e
-		*e = entry{} // the closed scope must not keep the resource reachable
-		if ent.kind() == kindFailure && !u.failed {
-			if u.hold {
-				u.held = append(u.held, ent)
+		var e entry
+		if c := u.top; c != nil {
+			c.n--
+			e = c.e[c.n]
+			c.e[c.n] = entry{} // the closed scope must not keep the resource reachable
+			if c.n == 0 {
+				u.top = c.prev
+				freeChunk(c)
 			}
-			continue
+		} else if u.inl > 0 {
+			u.inl--
+			e = s.inline[u.inl]
+			s.inline[u.inl] = entry{}
+		} else {
+			break
 		}
-		var err error
-		if ent.kind() == kindContext && u.timeout > 0 {
-			err = runWithTimeout(u.ctx, &ent, u.timeout)
-		} else if err = call(u.ctx, &ent); err != nil {
-			err = annotate(&ent, err)
-		}
-		if err != nil {
-			u.failed = true
-			u.err = multierr.Append(u.err, err)
+		if e.kind() != kindAlways {
+			u.runSpecial(&e)
+		} else if err := e.c.Close(); err != nil {
+			u.fail(annotate(&e, err))
 		}
 	}
 	done = true
 }
 
+// runSpecial runs a context or failure-only cleanup: out of the loop, which
+// is left with what most cleanups need.
+func (u *unwinder) runSpecial(e *entry) {
+	if e.kind() == kindFailure && !u.failed {
+		if u.hold {
+			u.held = append(u.held, *e)
+		}
+		return
+	}
+	var err error
+	if e.kind() == kindContext && u.timeout > 0 {
+		err = runWithTimeout(u.ctx, e, u.timeout)
+	} else if err = call(u.ctx, e); err != nil {
+		err = annotate(e, err)
+	}
+	if err != nil {
+		u.fail(err)
+	}
+}
+
+// fail records a cleanup's error: from now on the unwinding has failed.
+func (u *unwinder) fail(err error) {
+	u.failed = true
+	u.err = multierr.Append(u.err, err)
+}
+
 func (s *Scope) finishLocked(u *unwinder) {
-	u.finished = true
-	s.state = closed
-	s.closer = 0
-	s.failed = u.failed
+	s.state, s.failed = closed, u.failed // closer is read only while closing
+	if s.done != nil || s.leak != nil {
+		s.finishWaitersLocked()
+	}
+}
+
+// finishWaitersLocked wakes the Closes waiting for this one and ends the
+// Scope's leak record. Caller must hold s.mu.
+func (s *Scope) finishWaitersLocked() {
 	if s.done != nil {
 		close(s.done)
 	}
