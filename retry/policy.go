@@ -122,6 +122,17 @@ const (
 
 // check returns an error naming the first invalid field of p, if any.
 func (p *Policy) check() error {
+	// Most policies leave MaxDelay and Multiplier at zero: then only signs
+	// and Jitter need a look. The OR of integers is negative when one is.
+	if p.MaxDelay == 0 && p.Multiplier == 0 && p.Jitter <= NoJitter &&
+		int64(p.MaxAttempts)|int64(p.MaxElapsed)|int64(p.AttemptTimeout) >= 0 {
+		return nil
+	}
+	return p.checkFields()
+}
+
+// checkFields is check, field by field.
+func (p *Policy) checkFields() error {
 	switch {
 	case p.MaxAttempts < 0:
 		return invalid("MaxAttempts", p.MaxAttempts, "must not be negative")
