@@ -194,9 +194,13 @@ func panicReturned(method string) {
 // begin starts attempt number n.
 func (a *Attempt) begin(n int) {
 	if a.timeout > 0 {
-		a.deadline = time.Now().Add(a.timeout)
+		a.setDeadline()
 	}
 	a.st.Store(uint64(n)<<numShift | running)
+}
+
+func (a *Attempt) setDeadline() {
+	a.deadline = time.Now().Add(a.timeout)
 }
 
 // end finishes run n, whose function returned err: it cancels the
@@ -207,14 +211,20 @@ func (a *Attempt) begin(n int) {
 // the next attempt: not if its function made something that may refer to
 // it.
 func (a *Attempt) end(n int, err error) (error, bool) {
-	// The attempt is over for any method called from now on. A method
-	// racing this return either saw it running and set the made bit first,
-	// which fails this swap, or sees it returned and panics (see mark).
-	st := uint64(n) << numShift
-	if a.st.CompareAndSwap(st|running, st|returned) {
+	if a.endRun(n) {
 		return err, true
 	}
-	return a.close(st|made, err), false
+	return a.close(uint64(n)<<numShift|made, err), false
+}
+
+// endRun ends run n of an Attempt that made nothing, and reports whether
+// it did; if not, the Attempt made something and close must end it. The
+// attempt is over for any method called from now on: a method racing this
+// return either saw it running and set the made bit first, which fails
+// this swap, or sees it returned and panics (see mark).
+func (a *Attempt) endRun(n int) bool {
+	st := uint64(n) << numShift
+	return a.st.CompareAndSwap(st|running, st|returned)
 }
 
 // close is end for an Attempt whose function made something: st is its

@@ -52,34 +52,33 @@ const claimed = 1<<numShift | returned
 // its memory.
 const maxKeptErrs = 16
 
-// slot returns the calling goroutine's slot, or nil when goroutines cannot
-// be told apart. Goroutine descriptors are aligned, so their addresses are
-// hashed (Fibonacci hashing) rather than masked.
+// slot returns the calling goroutine's slot. Goroutine descriptors are
+// aligned, so their addresses are hashed (Fibonacci hashing) rather than
+// masked. Where goroutines cannot be told apart, they share the first.
 func slot() *cacheSlot {
-	if !goid.Known {
-		return nil
-	}
 	return &cache[uint64(goid.Current())*0x9e3779b97f4a7c15>>(64-cacheBits)]
 }
 
 // getAttempt returns an idle Attempt, and its slot if it is s's: only the
 // call that claimed it may then make it idle again, or take it out of s.
 func getAttempt(s *cacheSlot) (*Attempt, *cacheSlot) {
-	if s != nil {
-		if a := s.a.Load(); a != nil && a.st.CompareAndSwap(idle, claimed) {
-			return a, s
-		}
+	if a := s.a.Load(); a != nil && a.st.CompareAndSwap(idle, claimed) {
+		return a, s
 	}
-	// Idle too, but in no slot: no other call can claim it.
-	return attempts.Get().(*Attempt), nil
+	return fromPool(), nil
 }
 
-// putAttempt recycles an Attempt that made nothing, once its call no longer
-// uses it and it holds nothing of the caller's: its slot's again, or into
-// s if s is empty, else into the pool.
-func putAttempt(a *Attempt, from, s *cacheSlot) {
-	a.st.Store(idle)
-	if from != nil || (s != nil && s.a.Load() == nil && s.a.CompareAndSwap(nil, a)) {
+// fromPool returns an idle Attempt that is in no slot, so no other call
+// can claim it.
+func fromPool() *Attempt {
+	return attempts.Get().(*Attempt)
+}
+
+// toPool recycles an idle Attempt that is in no slot, once its call no
+// longer uses it and it holds nothing of the caller's: into s if s is
+// empty, else into the pool.
+func toPool(a *Attempt, s *cacheSlot) {
+	if s.a.Load() == nil && s.a.CompareAndSwap(nil, a) {
 		return
 	}
 	attempts.Put(a)

@@ -124,11 +124,11 @@ const (
 func (p *Policy) check() error {
 	// Most policies leave MaxDelay and Multiplier at zero: then only signs
 	// and Jitter need a look. The OR of integers is negative when one is.
-	if p.MaxDelay == 0 && p.Multiplier == 0 && p.Jitter <= NoJitter &&
-		int64(p.MaxAttempts)|int64(p.MaxElapsed)|int64(p.AttemptTimeout) >= 0 {
-		return nil
+	if int64(p.MaxAttempts)|int64(p.MaxElapsed)|int64(p.AttemptTimeout) < 0 ||
+		p.MaxDelay != 0 || p.Multiplier != 0 || p.Jitter > NoJitter {
+		return p.checkFields()
 	}
-	return p.checkFields()
+	return nil
 }
 
 // checkFields is check, field by field.

@@ -159,30 +159,43 @@ func (r *runner) start(ctx context.Context, p *Policy) (*Attempt, error) {
 		r.started = time.Now()
 	}
 	r.slot = slot()
-	return r.attempt(), nil
+	r.take()
+	r.n = 1
+	r.a.begin(1)
+	return r.a, nil
 }
 
 // attempt begins the next attempt and returns its Attempt.
 func (r *runner) attempt() *Attempt {
 	r.n++
-	a := r.a
-	if a == nil {
-		a, r.from = getAttempt(r.slot)
-		a.parent, a.timeout = r.parent, r.timeout
-		r.a = a
+	if r.a == nil {
+		r.take()
 	}
-	a.begin(r.n)
-	return a
+	r.a.begin(r.n)
+	return r.a
+}
+
+// take gets an idle Attempt for the next attempts.
+func (r *runner) take() {
+	a, from := getAttempt(r.slot)
+	a.parent, a.timeout = r.parent, r.timeout
+	r.a, r.from = a, from
 }
 
 // end ends the current attempt. An Attempt that made a context or a Scope
 // may be referenced from them (a cleanup, a goroutine): it is left behind
 // for the garbage collector, and the next attempt gets another one.
 func (r *runner) end(ferr error) error {
-	err, reusable := r.a.end(r.n, ferr)
-	if !reusable {
-		r.drop()
+	if r.a.endRun(r.n) {
+		return ferr
 	}
+	return r.close(ferr)
+}
+
+// close is end for an Attempt that made something.
+func (r *runner) close(ferr error) error {
+	err, _ := r.a.end(r.n, ferr) // made something: never reusable
+	r.drop()
 	return err
 }
 
@@ -332,14 +345,21 @@ func (r *runner) keep(errs []error) {
 // another call, may then take it at once: r forgets it.
 func (r *runner) finish() {
 	if r.timer != nil {
-		r.timer.Stop()
-		r.timer = nil
+		r.stopTimer()
 	}
 	if a := r.a; a != nil {
 		a.parent = nil
-		putAttempt(a, r.from, r.slot)
+		a.st.Store(idle)
+		if r.from == nil {
+			toPool(a, r.slot)
+		}
 		r.a, r.from = nil, nil
 	}
+}
+
+func (r *runner) stopTimer() {
+	r.timer.Stop()
+	r.timer = nil
 }
 
 // release, deferred by Do and Value, cleans up after a call that did not
@@ -354,7 +374,7 @@ func (r *runner) release() {
 
 func (r *runner) abandon() {
 	if r.timer != nil {
-		r.timer.Stop()
+		r.stopTimer()
 	}
 	if a := r.a; a != nil {
 		r.drop()
