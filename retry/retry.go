@@ -40,10 +40,7 @@ func Do(ctx context.Context, p Policy, fn func(*Attempt) error) error {
 	ferr := fn(a)
 	r.inFn = false
 	if err := r.end(ferr); err != nil {
-		_, err = retries(&r, &p, ferr, err, func(a *Attempt) (struct{}, error) {
-			return struct{}{}, fn(a)
-		})
-		return err
+		return retries(&r, &p, ferr, err, fn)
 	}
 	return r.succeed(&p)
 }
@@ -85,20 +82,36 @@ func Value[T any](ctx context.Context, p Policy, fn func(*Attempt) (T, error)) (
 	v, ferr := fn(a)
 	r.inFn = false
 	if err := r.end(ferr); err != nil {
-		return retries(&r, &p, ferr, err, fn)
+		return retryValue(&r, &p, ferr, err, fn)
 	}
 	return v, r.succeed(&p)
 }
 
-// retries goes on with a call whose first attempt failed, with ferr from
-// its function and err with its cleanups' errors, until an attempt
-// succeeds or the call gives up. It is apart from Do and Value so that the
-// state of the retries is made only when there are some.
-func retries[T any](r *runner, p *Policy, ferr, err error, fn func(*Attempt) (T, error)) (T, error) {
-	var f failure
-	if r.a != nil {
-		f.errs, r.a.spare = r.a.spare, nil
+// retries goes on with a call to Do whose first attempt failed, with ferr
+// from its function and err with its cleanups' errors, until an attempt
+// succeeds or the call gives up. It is apart from Do so that the state of
+// the retries is made only when there are some, and apart from retryValue,
+// its copy for Value, so that no wrapper adds a call to each attempt.
+func retries(r *runner, p *Policy, ferr, err error, fn func(*Attempt) error) error {
+	f := failure{errs: r.spare()}
+	for {
+		if !r.again(&f, ferr, err, p) {
+			return r.fail(&f)
+		}
+		a := r.attempt()
+		r.inFn = true
+		ferr = fn(a)
+		r.inFn = false
+		if err = r.end(ferr); err == nil {
+			r.keep(f.errs)
+			return r.succeed(p)
+		}
 	}
+}
+
+// retryValue is retries for Value.
+func retryValue[T any](r *runner, p *Policy, ferr, err error, fn func(*Attempt) (T, error)) (T, error) {
+	f := failure{errs: r.spare()}
 	for {
 		if !r.again(&f, ferr, err, p) {
 			var zero T
@@ -142,6 +155,16 @@ type failure struct {
 	reason error
 	delay  time.Duration
 	limit  time.Duration
+}
+
+// spare returns the error slice that the Attempt kept from an earlier
+// call, for this one's.
+func (r *runner) spare() []error {
+	var errs []error
+	if a := r.a; a != nil {
+		errs, a.spare = a.spare, nil
+	}
+	return errs
 }
 
 // start validates p and begins the first attempt, or returns the error of
@@ -263,7 +286,16 @@ func (r *runner) again(f *failure, ferr, err error, p *Policy) bool {
 		f.reason = ErrThrottled
 		return false
 	}
-	return r.sleep(f, err, d, p.OnRetry)
+	if d > 0 || p.OnRetry != nil {
+		return r.sleep(f, err, d, p.OnRetry)
+	}
+	// Retryable, and the errors' methods that traits.scan called, ran
+	// since the check above: check again, as sleep does.
+	if cerr := ctx.Err(); cerr != nil {
+		f.reason = cerr
+		return false
+	}
+	return true
 }
 
 // sleep waits d before the next attempt, calling onRetry once the timer
