@@ -39,10 +39,15 @@ func Do(ctx context.Context, p Policy, fn func(*Attempt) error) error {
 	r.inFn = true
 	ferr := fn(a)
 	r.inFn = false
-	if err := r.end(ferr); err != nil {
-		return retries(&r, &p, ferr, err, fn)
+	if a.endRun(1) && ferr == nil {
+		// The success path, written out: each call is a few percent.
+		if p.Budget != nil {
+			p.Budget.succeed()
+		}
+		r.recycle()
+		return nil
 	}
-	return r.succeed(&p)
+	return retries(&r, &p, ferr, fn)
 }
 
 // Value is like [Do] for a function that also returns a value: it returns
@@ -81,18 +86,26 @@ func Value[T any](ctx context.Context, p Policy, fn func(*Attempt) (T, error)) (
 	r.inFn = true
 	v, ferr := fn(a)
 	r.inFn = false
-	if err := r.end(ferr); err != nil {
-		return retryValue(&r, &p, ferr, err, fn)
+	if a.endRun(1) && ferr == nil {
+		if p.Budget != nil {
+			p.Budget.succeed()
+		}
+		r.recycle()
+		return v, nil
 	}
-	return v, r.succeed(&p)
+	return retryValue(&r, &p, v, ferr, fn)
 }
 
-// retries goes on with a call to Do whose first attempt failed, with ferr
-// from its function and err with its cleanups' errors, until an attempt
-// succeeds or the call gives up. It is apart from Do so that the state of
-// the retries is made only when there are some, and apart from retryValue,
-// its copy for Value, so that no wrapper adds a call to each attempt.
-func retries(r *runner, p *Policy, ferr, err error, fn func(*Attempt) error) error {
+// retries goes on with a call to Do whose first attempt made something,
+// or failed, with ferr from its function, until an attempt succeeds or the
+// call gives up. It is apart from Do so that the state of the retries is
+// made only when there are some, and apart from retryValue, its copy for
+// Value, so that no wrapper adds a call to each attempt.
+func retries(r *runner, p *Policy, ferr error, fn func(*Attempt) error) error {
+	err := r.settle(ferr)
+	if err == nil {
+		return r.succeed(p)
+	}
 	f := failure{errs: r.spare()}
 	for {
 		if !r.again(&f, ferr, err, p) {
@@ -110,7 +123,11 @@ func retries(r *runner, p *Policy, ferr, err error, fn func(*Attempt) error) err
 }
 
 // retryValue is retries for Value.
-func retryValue[T any](r *runner, p *Policy, ferr, err error, fn func(*Attempt) (T, error)) (T, error) {
+func retryValue[T any](r *runner, p *Policy, v T, ferr error, fn func(*Attempt) (T, error)) (T, error) {
+	err := r.settle(ferr)
+	if err == nil {
+		return v, r.succeed(p)
+	}
 	f := failure{errs: r.spare()}
 	for {
 		if !r.again(&f, ferr, err, p) {
@@ -119,7 +136,6 @@ func retryValue[T any](r *runner, p *Policy, ferr, err error, fn func(*Attempt) 
 		}
 		a := r.attempt()
 		r.inFn = true
-		var v T
 		v, ferr = fn(a)
 		r.inFn = false
 		if err = r.end(ferr); err == nil {
@@ -170,8 +186,10 @@ func (r *runner) spare() []error {
 // start validates p and begins the first attempt, or returns the error of
 // a call that makes no attempt.
 func (r *runner) start(ctx context.Context, p *Policy) (*Attempt, error) {
-	if err := p.check(); err != nil {
-		return nil, err
+	if !p.plain() {
+		if err := p.checkFields(); err != nil {
+			return nil, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, &Error{Reason: err, cause: causeOf(ctx, err)}
@@ -200,9 +218,8 @@ func (r *runner) attempt() *Attempt {
 
 // take gets an idle Attempt for the next attempts.
 func (r *runner) take() {
-	a, from := getAttempt(r.slot)
-	a.parent, a.timeout = r.parent, r.timeout
-	r.a, r.from = a, from
+	r.a, r.from = getAttempt(r.slot)
+	r.a.parent, r.a.timeout = r.parent, r.timeout
 }
 
 // end ends the current attempt. An Attempt that made a context or a Scope
@@ -220,6 +237,15 @@ func (r *runner) close(ferr error) error {
 	err, _ := r.a.end(r.n, ferr) // made something: never reusable
 	r.drop()
 	return err
+}
+
+// settle ends the first attempt, which Do or Value could not end at once
+// if it made something (endRun), and returns its error.
+func (r *runner) settle(ferr error) error {
+	if r.a.st.Load()&phase == running {
+		return r.close(ferr)
+	}
+	return ferr
 }
 
 // drop leaves the current Attempt behind, out of the cache.
@@ -258,7 +284,7 @@ func (r *runner) again(f *failure, ferr, err error, p *Policy) bool {
 	}
 	allowed := p.Budget == nil || p.Budget.fail()
 	if f.maxAttempts == 0 {
-		f.bo = p.backoff()
+		p.setBackoff(&f.bo)
 		f.maxAttempts = p.maxAttempts()
 		if p.OnceWhenNested && InRetry(ctx) {
 			f.maxAttempts = 1
@@ -334,7 +360,10 @@ func (r *runner) succeed(p *Policy) error {
 	if p.Budget != nil {
 		p.Budget.succeed()
 	}
-	r.finish()
+	if r.timer != nil {
+		r.stopTimer()
+	}
+	r.recycle()
 	return nil
 }
 
@@ -351,7 +380,10 @@ func (r *runner) fail(f *failure) error {
 		e.cause = causeOf(ctx, e.Reason)
 	}
 	r.keep(f.errs)
-	r.finish()
+	if r.timer != nil {
+		r.stopTimer()
+	}
+	r.recycle()
 	return e
 }
 
@@ -372,21 +404,20 @@ func (r *runner) keep(errs []error) {
 	}
 }
 
-// finish ends a call that returned: it stops the timer and recycles the
-// Attempt, without what refers to the caller's memory. Its slot, or
-// another call, may then take it at once: r forgets it.
-func (r *runner) finish() {
-	if r.timer != nil {
-		r.stopTimer()
+// recycle makes the call's Attempt, if it has one, idle again, without
+// what refers to the caller's memory. Its slot, or another call, may then
+// take it at once: r forgets it.
+func (r *runner) recycle() {
+	a := r.a
+	if a == nil {
+		return
 	}
-	if a := r.a; a != nil {
-		a.parent = nil
-		a.st.Store(idle)
-		if r.from == nil {
-			toPool(a, r.slot)
-		}
-		r.a, r.from = nil, nil
+	a.parent = nil
+	a.st.Store(idle)
+	if r.from == nil {
+		toPool(a, r.slot)
 	}
+	r.a, r.from = nil, nil
 }
 
 func (r *runner) stopTimer() {
