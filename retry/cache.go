@@ -14,8 +14,9 @@ import (
 // Attempt's own state word, from idle, and makes it idle again when it
 // ends: two atomic steps, which cost less than half a sync.Pool Get and
 // Put. When the slot's Attempt is in use (a nested call, another goroutine
-// with the same slot), or where goroutines cannot be told apart, a
-// sync.Pool stands behind the slots. The slots keep at most cacheSlots
+// with the same slot), a sync.Pool stands behind the slots. Where
+// goroutines cannot be told apart (goid.Known is false), they all share
+// the first slot. The slots keep at most cacheSlots
 // Attempts, each with at most maxKeptErrs error slots: a few tens of KiB,
 // which the garbage collector never takes back, unlike what the sync.Pool
 // holds.
