@@ -30,15 +30,18 @@ import (
 // would reach the attempt that reuses it. So a goroutine that may outlive
 // the function must be given the context or the Scope, not the Attempt.
 type Attempt struct {
-	st       atomic.Uint64 // number<<2 | phase
+	// st is number<<numShift | made | phase. made is set by every method
+	// that may make something, in the same atomic step that checks the
+	// phase: then the Attempt may be referenced from what it made, and end
+	// takes the slow path.
+	st       atomic.Uint64
 	parent   context.Context
 	timeout  time.Duration
 	deadline time.Time // start + timeout, when timeout > 0
 
-	// made is set, before the phase is checked, by every method that may
-	// make something: then the Attempt may be referenced from it, and end
-	// takes the slow path.
-	made atomic.Bool
+	// spare is the error slice of the calls that recycle this Attempt:
+	// only their runner uses it, while the Attempt is theirs.
+	spare []error
 
 	mu    sync.Mutex // guards the fields below
 	ctx   *attemptContext
@@ -46,12 +49,15 @@ type Attempt struct {
 	kept  *scope.Scope // made by Release
 }
 
-// The phases of an Attempt, in the low bits of st.
+// The phases of an Attempt, in the low bits of st, then the made bit and
+// the attempt's number.
 const (
 	returned = 0 // no function is running: methods panic
 	running  = 1
 	closing  = 2 // the function returned; its cleanups are running
 	phase    = 3
+	made     = 4 // a method may have made something that refers to the Attempt
+	numShift = 3
 )
 
 // Number returns the attempt's number: 1 for the first attempt, 2 for the
@@ -61,7 +67,7 @@ func (a *Attempt) Number() int {
 	if st&phase == returned {
 		panicReturned("Number")
 	}
-	return int(st >> 2)
+	return int(st >> numShift)
 }
 
 // Context returns the attempt's context. It derives from the context given
@@ -77,8 +83,7 @@ func (a *Attempt) Number() int {
 func (a *Attempt) Context() context.Context {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.made.Store(true)
-	ph := a.phase("Context")
+	ph := a.mark("Context")
 	if a.ctx == nil {
 		a.ctx = a.newContext()
 		if ph == closing {
@@ -121,8 +126,7 @@ func (a *Attempt) newContext() *attemptContext {
 func (a *Attempt) Scope() *scope.Scope {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.made.Store(true)
-	ph := a.phase("Scope")
+	ph := a.mark("Scope")
 	if a.scope == nil {
 		// A discarded value's failure-only cleanups run whatever their
 		// place: see Value.
@@ -157,8 +161,7 @@ func (a *Attempt) Scope() *scope.Scope {
 func (a *Attempt) Release() *scope.Scope {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.made.Store(true)
-	if a.phase("Release") == closing {
+	if a.mark("Release") == closing {
 		panic("retry: Attempt.Release called from a cleanup of the attempt, after it ended")
 	}
 	if a.kept == nil {
@@ -167,14 +170,21 @@ func (a *Attempt) Release() *scope.Scope {
 	return a.kept
 }
 
-// phase returns the attempt's phase, running or closing, and panics, naming
-// method, once the function has returned. a.mu is held.
-func (a *Attempt) phase(method string) uint64 {
-	ph := a.st.Load() & phase
-	if ph == returned {
-		panicReturned(method)
+// mark sets the made bit and returns the attempt's phase, running or
+// closing; it panics, naming method, once the function has returned. The
+// bit is set by the same atomic step that sees the phase, so end either
+// fails to swap the running word away and takes the slow path, or has
+// swapped it before, and then mark sees the attempt returned. a.mu is held.
+func (a *Attempt) mark(method string) uint64 {
+	for {
+		st := a.st.Load()
+		if st&phase == returned {
+			panicReturned(method)
+		}
+		if st&made != 0 || a.st.CompareAndSwap(st, st|made) {
+			return st & phase
+		}
 	}
-	return ph
 }
 
 func panicReturned(method string) {
@@ -184,27 +194,43 @@ func panicReturned(method string) {
 // begin starts attempt number n.
 func (a *Attempt) begin(n int) {
 	if a.timeout > 0 {
-		a.deadline = time.Now().Add(a.timeout)
+		a.setDeadline()
 	}
-	a.st.Store(uint64(n)<<2 | running)
+	a.st.Store(uint64(n)<<numShift | running)
 }
 
-// end finishes a run whose function returned err: it cancels the attempt's
-// context, then closes its Scope, as failed if err is not nil, and returns
-// err with the cleanups' errors joined. When the attempt succeeded and
-// Release was called, the context and the Scope move to the released Scope
-// instead. It reports whether the Attempt is still fit for the next
-// attempt: not if its function made something that may refer to it.
-func (a *Attempt) end(err error) (error, bool) {
-	// The attempt is over for any method called from now on. A method
-	// racing this return either sees it and panics, or set made before,
-	// which this load then sees: made is stored before the phase is
-	// loaded, and the phase before made is loaded.
-	st := a.st.Load() &^ phase
-	a.st.Store(st | returned)
-	if !a.made.Load() {
+func (a *Attempt) setDeadline() {
+	a.deadline = time.Now().Add(a.timeout)
+}
+
+// end finishes run n, whose function returned err: it cancels the
+// attempt's context, then closes its Scope, as failed if err is not nil,
+// and returns err with the cleanups' errors joined. When the attempt
+// succeeded and Release was called, the context and the Scope move to the
+// released Scope instead. It reports whether the Attempt is still fit for
+// the next attempt: not if its function made something that may refer to
+// it.
+func (a *Attempt) end(n int, err error) (error, bool) {
+	if a.endRun(n) {
 		return err, true
 	}
+	return a.close(uint64(n)<<numShift|made, err), false
+}
+
+// endRun ends run n of an Attempt that made nothing, and reports whether
+// it did; if not, the Attempt made something and close must end it. The
+// attempt is over for any method called from now on: a method racing this
+// return either saw it running and set the made bit first, which fails
+// this swap, or sees it returned and panics (see mark).
+func (a *Attempt) endRun(n int) bool {
+	st := uint64(n) << numShift
+	return a.st.CompareAndSwap(st|running, st|returned)
+}
+
+// close is end for an Attempt whose function made something: st is its
+// state word, without the phase.
+func (a *Attempt) close(st uint64, err error) error {
+	a.st.Store(st | returned)
 	a.mu.Lock() // waits for a method that saw the attempt running
 	a.st.Store(st | closing)
 	c, s, kept := a.ctx, a.scope, a.kept
@@ -219,7 +245,7 @@ func (a *Attempt) end(err error) (error, bool) {
 		if c != nil {
 			kept.DeferFunc(c.cancel)
 		}
-		return nil, false
+		return nil
 	}
 	if c != nil {
 		c.cancel()
@@ -234,7 +260,7 @@ func (a *Attempt) end(err error) (error, bool) {
 	if kept != nil {
 		kept.CloseInto(&err)
 	}
-	return err, false
+	return err
 }
 
 var holdFailures = scope.HoldFailureCleanups(true)
@@ -243,14 +269,14 @@ var holdFailures = scope.HoldFailureCleanups(true)
 // reach: an Attempt that made them is not used again.
 func (a *Attempt) ended() {
 	a.mu.Lock()
-	a.st.Store(returned)
+	a.st.Store(a.st.Load()&^phase | returned)
 	a.mu.Unlock()
 }
 
 // abandon finishes a run that panicked or called runtime.Goexit: the Scope
 // closes as failed, and its errors are lost with the attempt's result.
 func (a *Attempt) abandon() {
-	_, _ = a.end(errAttemptPanicked)
+	_, _ = a.end(int(a.st.Load()>>numShift), errAttemptPanicked)
 }
 
 // An attemptContext is an attempt's context: a cancellable context that

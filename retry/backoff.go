@@ -32,7 +32,9 @@ func (p Policy) Backoff() (Backoff, error) {
 	if err := p.check(); err != nil {
 		return Backoff{}, err
 	}
-	return p.backoff(), nil
+	var b Backoff
+	p.setBackoff(&b)
+	return b, nil
 }
 
 // Next returns the next delay.

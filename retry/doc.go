@@ -95,9 +95,13 @@
 // at the first delay that is not zero, reused, and stopped before they
 // return. A call whose first attempt succeeds allocates nothing, nor does a
 // call whose failed attempts need no delay, when the attempts do not use
-// their Context or Scope: the Attempt and the call's state are recycled
-// through a [sync.Pool], and an attempt's context and Scope are made only
-// when asked for. An Attempt that made them is not recycled, since they may
-// refer to it: the next attempt, or call, gets a fresh one. A call that
-// gives up allocates its [*Error].
+// their Context or Scope: the call's state stays in the caller's frame, the
+// Attempt is recycled, and an attempt's context and Scope are made only
+// when asked for. Idle Attempts wait in a cache of 64 slots, one picked by
+// the calling goroutine, with a [sync.Pool] behind it for the calls that
+// find their slot empty or busy: the slots keep at most 64 Attempts with a
+// few error slots each, a few tens of KiB that the garbage collector does
+// not take back. An Attempt that made a context or a Scope is not
+// recycled, since they may refer to it: the next attempt, or call, gets
+// another one. A call that gives up allocates its [*Error].
 package retry

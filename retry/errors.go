@@ -175,27 +175,53 @@ type traits struct {
 }
 
 // scan walks err's tree once, depth first, in the order of [errors.Is].
-// A single walk without reflection keeps a failed attempt cheap.
+// A single walk without reflection, and a single type switch for each
+// error in it, keep a failed attempt cheap.
 func (t *traits) scan(err error) {
 	for err != nil {
 		switch e := err.(type) {
 		case *permanentError:
 			t.permanent = true
+			err = e.err
+		case *retryAfterError:
+			t.hint(e)
+			err = e.err
+		case interface {
+			retryAfterer
+			Unwrap() error
+		}:
+			t.hint(e)
+			err = e.Unwrap()
+		case interface {
+			retryAfterer
+			Unwrap() []error
+		}:
+			t.hint(e)
+			t.scanAll(e.Unwrap())
+			return
 		case retryAfterer:
-			if !t.hasRetryAfter {
-				t.hasRetryAfter, t.retryAfter = true, e.RetryAfter()
-			}
-		}
-		switch u := err.(type) {
+			t.hint(e)
+			return
 		case interface{ Unwrap() error }:
-			err = u.Unwrap()
+			err = e.Unwrap()
 		case interface{ Unwrap() []error }:
-			for _, err := range u.Unwrap() {
-				t.scan(err)
-			}
+			t.scanAll(e.Unwrap())
 			return
 		default:
 			return
 		}
+	}
+}
+
+func (t *traits) scanAll(errs []error) {
+	for _, err := range errs {
+		t.scan(err)
+	}
+}
+
+// hint takes the first retry-after delay found, asking only that error.
+func (t *traits) hint(e retryAfterer) {
+	if !t.hasRetryAfter {
+		t.hasRetryAfter, t.retryAfter = true, e.RetryAfter()
 	}
 }

@@ -2,7 +2,6 @@ package retry
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
@@ -31,20 +30,24 @@ func Do(ctx context.Context, p Policy, fn func(*Attempt) error) error {
 	if fn == nil {
 		panic("retry: Do called with a nil func")
 	}
-	r, err := start(ctx, &p)
+	var r runner
+	a, err := r.start(ctx, &p)
 	if err != nil {
 		return err
 	}
 	defer r.release()
-	for {
-		ferr, err := r.call(fn)
-		if err == nil {
-			return r.succeed(&p)
+	r.inFn = true
+	ferr := fn(a)
+	r.inFn = false
+	if a.endRun(1) && ferr == nil {
+		// The success path, written out: each call is a few percent.
+		if p.Budget != nil {
+			p.Budget.succeed()
 		}
-		if !r.again(ferr, err, &p) {
-			return r.fail()
-		}
+		r.recycle()
+		return nil
 	}
+	return retries(&r, &p, ferr, fn)
 }
 
 // Value is like [Do] for a function that also returns a value: it returns
@@ -73,38 +76,96 @@ func Value[T any](ctx context.Context, p Policy, fn func(*Attempt) (T, error)) (
 	if fn == nil {
 		panic("retry: Value called with a nil func")
 	}
-	var zero T
-	r, err := start(ctx, &p)
+	var r runner
+	a, err := r.start(ctx, &p)
 	if err != nil {
+		var zero T
 		return zero, err
 	}
 	defer r.release()
-	for {
-		v, ferr, err := callValue(r, fn)
-		if err == nil {
-			return v, r.succeed(&p)
+	r.inFn = true
+	v, ferr := fn(a)
+	r.inFn = false
+	if a.endRun(1) && ferr == nil {
+		if p.Budget != nil {
+			p.Budget.succeed()
 		}
-		if !r.again(ferr, err, &p) {
-			return zero, r.fail()
+		r.recycle()
+		return v, nil
+	}
+	return retryValue(&r, &p, v, ferr, fn)
+}
+
+// retries goes on with a call to Do whose first attempt made something,
+// or failed, with ferr from its function, until an attempt succeeds or the
+// call gives up. It is apart from Do so that the state of the retries is
+// made only when there are some, and apart from retryValue, its copy for
+// Value, so that no wrapper adds a call to each attempt.
+func retries(r *runner, p *Policy, ferr error, fn func(*Attempt) error) error {
+	err := r.settle(ferr)
+	if err == nil {
+		return r.succeed(p)
+	}
+	f := failure{errs: r.spare()}
+	for {
+		if !r.again(&f, ferr, err, p) {
+			return r.fail(&f)
+		}
+		a := r.attempt()
+		r.inFn = true
+		ferr = fn(a)
+		r.inFn = false
+		if err = r.end(ferr); err == nil {
+			r.keep(f.errs)
+			return r.succeed(p)
 		}
 	}
 }
 
-// A runner is the state of one call to Do or Value. Runners are recycled
-// through a sync.Pool, which is what lets the *Attempt handed to fn live on
-// the heap without a per-call allocation. The Policy stays in the caller's
-// frame and is passed to the methods that need it: copying it here would
-// cost the success path more than everything else it does.
+// retryValue is retries for Value.
+func retryValue[T any](r *runner, p *Policy, v T, ferr error, fn func(*Attempt) (T, error)) (T, error) {
+	err := r.settle(ferr)
+	if err == nil {
+		return v, r.succeed(p)
+	}
+	f := failure{errs: r.spare()}
+	for {
+		if !r.again(&f, ferr, err, p) {
+			var zero T
+			return zero, r.fail(&f)
+		}
+		a := r.attempt()
+		r.inFn = true
+		v, ferr = fn(a)
+		r.inFn = false
+		if err = r.end(ferr); err == nil {
+			r.keep(f.errs)
+			return v, r.succeed(p)
+		}
+	}
+}
+
+// A runner is the state of one call to Do or Value that every call needs.
+// It lives in the caller's frame: only the *Attempt handed to fn must be
+// on the heap, and it is recycled (see getAttempt). The Policy stays in the
+// caller's frame too and is passed to the methods that need it.
 type runner struct {
-	a           *Attempt  // the next attempt's: own, or a fresh one
-	own         Attempt   // own.parent is the caller's context
-	n           int       // attempts made
-	started     time.Time // first attempt, when MaxElapsed > 0
-	errs        []error   // each attempt's error; capacity kept across calls
-	timer       *time.Timer
-	bo          Backoff // set up at the first failure
-	maxAttempts int     // set up at the first failure
-	done        bool    // the call returned, without a panic
+	a       *Attempt   // the current attempt's, or nil until the next one
+	from    *cacheSlot // the slot a was claimed from, if any
+	slot    *cacheSlot // the goroutine's
+	parent  context.Context
+	timeout time.Duration
+	n       int  // attempts made
+	inFn    bool // fn is running: if the call ends now, fn panicked
+	started time.Time
+	timer   *time.Timer
+}
+
+// A failure is the state of a call's retries, in the frame of retries.
+type failure struct {
+	errs        []error // each attempt's error
+	bo          Backoff
+	maxAttempts int // 0 until the first retryable error
 
 	// Why the call stopped, for the *Error.
 	reason error
@@ -112,93 +173,100 @@ type runner struct {
 	limit  time.Duration
 }
 
-var runners = sync.Pool{New: func() any { return new(runner) }}
+// spare returns the error slice that the Attempt kept from an earlier
+// call, for this one's.
+func (r *runner) spare() []error {
+	var errs []error
+	if a := r.a; a != nil {
+		errs, a.spare = a.spare, nil
+	}
+	return errs
+}
 
-// maxKeptErrs bounds the error slice a pooled runner keeps: a call with
-// many attempts should not make every later call hold its memory.
-const maxKeptErrs = 64
-
-// start validates p and readies a runner, or returns the error of a call
-// that makes no attempt.
-func start(ctx context.Context, p *Policy) (*runner, error) {
-	if err := p.check(); err != nil {
-		return nil, err
+// start validates p and begins the first attempt, or returns the error of
+// a call that makes no attempt.
+func (r *runner) start(ctx context.Context, p *Policy) (*Attempt, error) {
+	if !p.plain() {
+		if err := p.checkFields(); err != nil {
+			return nil, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, &Error{Reason: err, cause: causeOf(ctx, err)}
 	}
-	r := runners.Get().(*runner)
-	r.a = &r.own
-	r.own.parent = ctx
-	r.own.timeout = p.AttemptTimeout
+	r.parent = ctx
+	r.timeout = p.AttemptTimeout
 	if p.MaxElapsed > 0 {
 		r.started = time.Now()
 	}
-	return r, nil
-}
-
-// call runs one attempt of fn. It returns fn's error, and the attempt's
-// error: fn's with the cleanups' errors joined.
-func (r *runner) call(fn func(*Attempt) error) (ferr, err error) {
-	a := r.attempt()
-	returned := false
-	defer func() {
-		if !returned {
-			a.abandon()
-		}
-	}()
-	ferr = fn(a)
-	returned = true
-	err = r.end(ferr)
-	return ferr, err
-}
-
-// callValue is call for Value.
-func callValue[T any](r *runner, fn func(*Attempt) (T, error)) (v T, ferr, err error) {
-	a := r.attempt()
-	returned := false
-	defer func() {
-		if !returned {
-			a.abandon()
-		}
-	}()
-	v, ferr = fn(a)
-	returned = true
-	err = r.end(ferr)
-	return v, ferr, err
+	r.slot = slot()
+	r.take()
+	r.n = 1
+	r.a.begin(1)
+	return r.a, nil
 }
 
 // attempt begins the next attempt and returns its Attempt.
 func (r *runner) attempt() *Attempt {
 	r.n++
+	if r.a == nil {
+		r.take()
+	}
 	r.a.begin(r.n)
 	return r.a
 }
 
+// take gets an idle Attempt for the next attempts.
+func (r *runner) take() {
+	r.a, r.from = getAttempt(r.slot)
+	r.a.parent, r.a.timeout = r.parent, r.timeout
+}
+
 // end ends the current attempt. An Attempt that made a context or a Scope
 // may be referenced from them (a cleanup, a goroutine): it is left behind
-// for the garbage collector, and the next attempt gets a fresh one.
+// for the garbage collector, and the next attempt gets another one.
 func (r *runner) end(ferr error) error {
-	err, reusable := r.a.end(ferr)
-	if !reusable {
-		r.a = &Attempt{parent: r.own.parent, timeout: r.own.timeout}
+	if r.a.endRun(r.n) {
+		return ferr
 	}
+	return r.close(ferr)
+}
+
+// close is end for an Attempt that made something.
+func (r *runner) close(ferr error) error {
+	err, _ := r.a.end(r.n, ferr) // made something: never reusable
+	r.drop()
 	return err
+}
+
+// settle ends the first attempt, which Do or Value could not end at once
+// if it made something (endRun), and returns its error.
+func (r *runner) settle(ferr error) error {
+	if r.a.st.Load()&phase == running {
+		return r.close(ferr)
+	}
+	return ferr
+}
+
+// drop leaves the current Attempt behind, out of the cache.
+func (r *runner) drop() {
+	dropAttempt(r.from)
+	r.a, r.from = nil, nil
 }
 
 // again decides what follows the attempt that returned err, after its
 // function returned ferr. It returns true, after the delay, when another
-// attempt is due; false, with r.reason set, when the call stops.
-func (r *runner) again(ferr, err error, p *Policy) bool {
-	ctx := r.own.parent
-	r.errs = append(r.errs, err)
+// attempt is due; false, with f.reason set, when the call stops.
+func (r *runner) again(f *failure, ferr, err error, p *Policy) bool {
+	ctx := r.parent
+	f.errs = append(f.errs, err)
 	if ferr == nil {
 		// The attempt succeeded and only its cleanups failed: its side
 		// effects (a POST, a commit) happened and must not be repeated.
 		if p.Budget != nil {
 			p.Budget.succeed()
 		}
-		r.reason = ErrCleanup
+		f.reason = ErrCleanup
 		return false
 	}
 	// A context error is final only when it is the caller's: a transport
@@ -206,7 +274,7 @@ func (r *runner) again(ferr, err error, p *Policy) bool {
 	// matches context.DeadlineExceeded too, and is the most common
 	// transient failure.
 	if cerr := ctx.Err(); cerr != nil {
-		r.reason = cerr
+		f.reason = cerr
 		return false
 	}
 	var t traits
@@ -215,44 +283,53 @@ func (r *runner) again(ferr, err error, p *Policy) bool {
 		return false
 	}
 	allowed := p.Budget == nil || p.Budget.fail()
-	if r.n == 1 {
-		r.bo = p.backoff()
-		r.maxAttempts = p.maxAttempts()
+	if f.maxAttempts == 0 {
+		p.setBackoff(&f.bo)
+		f.maxAttempts = p.maxAttempts()
 		if p.OnceWhenNested && InRetry(ctx) {
-			r.maxAttempts = 1
+			f.maxAttempts = 1
 		}
 	}
-	if r.n >= r.maxAttempts {
-		r.reason = ErrExhausted
+	if r.n >= f.maxAttempts {
+		f.reason = ErrExhausted
 		return false
 	}
-	d := r.bo.Next()
+	d := f.bo.Next()
 	if t.hasRetryAfter {
-		d = r.bo.cap(t.retryAfter)
+		d = f.bo.cap(t.retryAfter)
 	}
 	if p.MaxElapsed > 0 && time.Since(r.started) > p.MaxElapsed-d {
-		r.reason, r.delay, r.limit = ErrExhausted, d, p.MaxElapsed
+		f.reason, f.delay, f.limit = ErrExhausted, d, p.MaxElapsed
 		return false
 	}
 	if d > 0 {
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
-			r.reason, r.delay = ErrDeadline, d
+			f.reason, f.delay = ErrDeadline, d
 			return false
 		}
 	}
 	if !allowed {
-		r.reason = ErrThrottled
+		f.reason = ErrThrottled
 		return false
 	}
-	return r.sleep(err, d, p.OnRetry)
+	if d > 0 || p.OnRetry != nil {
+		return r.sleep(f, err, d, p.OnRetry)
+	}
+	// Retryable, and the errors' methods that traits.scan called, ran
+	// since the check above: check again, as sleep does.
+	if cerr := ctx.Err(); cerr != nil {
+		f.reason = cerr
+		return false
+	}
+	return true
 }
 
 // sleep waits d before the next attempt, calling onRetry once the timer
-// runs. It returns false, with r.reason set, if the context is done by the
+// runs. It returns false, with f.reason set, if the context is done by the
 // end of the wait: a wake-up that races a cancellation never starts an
 // attempt, nor does a cancellation during Retryable or OnRetry.
-func (r *runner) sleep(err error, d time.Duration, onRetry func(int, error, time.Duration)) bool {
-	ctx := r.own.parent
+func (r *runner) sleep(f *failure, err error, d time.Duration, onRetry func(int, error, time.Duration)) bool {
+	ctx := r.parent
 	if d > 0 {
 		if r.timer == nil {
 			r.timer = time.NewTimer(d)
@@ -272,7 +349,7 @@ func (r *runner) sleep(err error, d time.Duration, onRetry func(int, error, time
 	// Checked after the select too: when the timer and the cancellation
 	// are both ready, select picks either.
 	if cerr := ctx.Err(); cerr != nil {
-		r.reason = cerr
+		f.reason = cerr
 		return false
 	}
 	return true
@@ -283,23 +360,30 @@ func (r *runner) succeed(p *Policy) error {
 	if p.Budget != nil {
 		p.Budget.succeed()
 	}
-	r.done = true
+	if r.timer != nil {
+		r.stopTimer()
+	}
+	r.recycle()
 	return nil
 }
 
 // fail ends a call that gave up, with its error.
-func (r *runner) fail() error {
+func (r *runner) fail(f *failure) error {
 	e := &Error{
 		Attempts: r.n,
-		Errs:     append([]error(nil), r.errs...),
-		Reason:   r.reason,
-		delay:    r.delay,
-		limit:    r.limit,
+		Errs:     append([]error(nil), f.errs...),
+		Reason:   f.reason,
+		delay:    f.delay,
+		limit:    f.limit,
 	}
-	if ctx := r.own.parent; e.Reason != nil && e.Reason == ctx.Err() {
+	if ctx := r.parent; e.Reason != nil && e.Reason == ctx.Err() {
 		e.cause = causeOf(ctx, e.Reason)
 	}
-	r.done = true
+	r.keep(f.errs)
+	if r.timer != nil {
+		r.stopTimer()
+	}
+	r.recycle()
 	return e
 }
 
@@ -311,28 +395,54 @@ func causeOf(ctx context.Context, err error) error {
 	return nil
 }
 
-// release, deferred by Do and Value, stops the timer and returns r to the
-// pool, without what refers to the caller's memory; start and again set the
-// rest. A runner is dropped instead when the call panicked or called
-// runtime.Goexit, or when its Attempt made something that may still refer
-// to it: no later call can then reach its state.
-func (r *runner) release() {
-	if r.timer != nil {
-		r.timer.Stop()
-		r.timer = nil
+// keep hands the call's error slice, emptied, to its Attempt for the
+// calls that recycle it, unless it grew too long.
+func (r *runner) keep(errs []error) {
+	if a := r.a; a != nil && a.spare == nil && cap(errs) <= maxKeptErrs {
+		clear(errs)
+		a.spare = errs[:0]
 	}
-	if !r.done || r.a != &r.own {
+}
+
+// recycle makes the call's Attempt, if it has one, idle again, without
+// what refers to the caller's memory. Its slot, or another call, may then
+// take it at once: r forgets it.
+func (r *runner) recycle() {
+	a := r.a
+	if a == nil {
 		return
 	}
-	if len(r.errs) > 0 {
-		clear(r.errs)
-		r.errs = r.errs[:0]
-		if cap(r.errs) > maxKeptErrs {
-			r.errs = nil
-		}
-		r.reason, r.delay, r.limit = nil, 0, 0
-		r.bo.rnd = nil
+	a.parent = nil
+	a.st.Store(idle)
+	if r.from == nil {
+		toPool(a, r.slot)
 	}
-	r.own.parent, r.n, r.done = nil, 0, false
-	runners.Put(r)
+	r.a, r.from = nil, nil
+}
+
+func (r *runner) stopTimer() {
+	r.timer.Stop()
+	r.timer = nil
+}
+
+// release, deferred by Do and Value, cleans up after a call that did not
+// finish: it panicked or called runtime.Goexit, in fn, a cleanup,
+// Retryable or OnRetry. The timer stops, and the Attempt is dropped, never
+// reused; if fn did not return, its Scope closes as failed.
+func (r *runner) release() {
+	if r.a != nil || r.timer != nil {
+		r.abandon()
+	}
+}
+
+func (r *runner) abandon() {
+	if r.timer != nil {
+		r.stopTimer()
+	}
+	if a := r.a; a != nil {
+		r.drop()
+		if r.inFn {
+			a.abandon()
+		}
+	}
 }
