@@ -46,48 +46,27 @@ var ErrClosed = errors.New("pool: closed")
 // for concurrent use and must not be copied. Every lease must be given
 // back; [Pool.Close] says which were not.
 type Pool[T any] struct {
-	// read-only after New
-	cfg             Config[T]
-	epoch           time.Time // the pool's times are durations since epoch: see now
-	maxConstructing int
-	openTimeout     time.Duration
-	track           bool               // LeakThreshold > 0
-	closeCtx        context.Context    // done when Close is called
-	cancelOpens     context.CancelFunc // cancels closeCtx
-	wake            chan struct{}      // buffered: asks the janitor to look again now
-	waiterPool      sync.Pool          // of *poolWaiter[T]
+	// mu protects the fields up to the read-only ones. It has a cache line
+	// of its own, so that callers spinning on it do not take away the
+	// line of the fields its holder works on.
+	mu sync.Mutex
+	_  [64 - 8]byte
 
-	mu sync.Mutex // protects the following fields
+	// The fields Acquire and Release touch, together on few cache lines:
+	// each line the holder of mu touches may have to come from the other
+	// core.
+
 	// idle holds the idle resources, least recently used first: Acquire
 	// takes from the end, and the front is where MaxIdleTime strikes
 	// first.
-	idle []*poolSlot[T]
-	// all holds every resource counted in total, for the janitor's scans
-	// and Close's report; poolSlot.index is the position.
-	all          []*poolSlot[T]
+	idle         []*poolSlot[T]
 	waiters      waitQueue[T]
 	total        int // resources open: idle, leased, dropped or being destroyed
 	leased       int // resources lent out (health checks included), dropped ones excluded
 	constructing int // Open calls running
 	dropped      []*poolSlot[T]
-	// backoff paces Open after failures: no Open starts before
-	// backoffUntil, and openErr is what waiters get meanwhile.
-	backoff      retry.Backoff
-	backoffUntil time.Duration
-	openErr      error
-	janitor      bool          // the background goroutine is running
-	janitorNext  time.Duration // when it wakes up next
-	janitorDone  chan struct{} // closed when it exits
 	closed       bool
-	closeDone    chan struct{}  // closed when the first Close returns
-	drained      chan struct{}  // closed when Close has nothing left to wait for
-	stats        Stats          // counters only; gauges are filled by Stats
-	kept         closing.Errors // Close errors and panics nobody has seen, for Close
-	openLog      closing.Throttle
-	closeLog     closing.Throttle
-	// closeAgain is set when a Close was cut short by a panicking or
-	// exiting Close callback: the next Close does the work again.
-	closeAgain bool
+	backoffUntil time.Duration // see backoff
 	// Hold and wait times are sampled (see Stats.HoldDurations and
 	// WaitDurations): a lease or a wait that is not timed reads no clock.
 	// holdWarmup and waitWarmup count those still to be timed before
@@ -100,6 +79,37 @@ type Pool[T any] struct {
 	lastHold, lastWait     time.Duration
 	clockSeen              time.Duration
 	sample                 uint32
+
+	// all holds every resource counted in total, for the janitor's scans
+	// and Close's report; poolSlot.index is the position.
+	all []*poolSlot[T]
+	// backoff paces Open after failures: no Open starts before
+	// backoffUntil (above), and openErr is what waiters get meanwhile.
+	backoff     retry.Backoff
+	openErr     error
+	janitor     bool           // the background goroutine is running
+	janitorNext time.Duration  // when it wakes up next
+	janitorDone chan struct{}  // closed when it exits
+	closeDone   chan struct{}  // closed when the first Close returns
+	drained     chan struct{}  // closed when Close has nothing left to wait for
+	stats       Stats          // counters only; gauges are filled by Stats
+	kept        closing.Errors // Close errors and panics nobody has seen, for Close
+	openLog     closing.Throttle
+	closeLog    closing.Throttle
+	// closeAgain is set when a Close was cut short by a panicking or
+	// exiting Close callback: the next Close does the work again.
+	closeAgain bool
+
+	// read-only after New
+	cfg             Config[T]
+	epoch           time.Time // the pool's times are durations since epoch: see now
+	maxConstructing int
+	openTimeout     time.Duration
+	track           bool               // LeakThreshold > 0
+	closeCtx        context.Context    // done when Close is called
+	cancelOpens     context.CancelFunc // cancels closeCtx
+	wake            chan struct{}      // buffered: asks the janitor to look again now
+	waiterPool      sync.Pool          // of *poolWaiter[T]
 }
 
 // poolSlot holds one resource. A slot lives as long as its resource; the
@@ -394,7 +404,7 @@ func (p *Pool[T]) wait(ctx context.Context, w *poolWaiter[T]) (Lease[T], error) 
 // giveUp ends the wait of w, whose ctx is done.
 func (p *Pool[T]) giveUp(ctx context.Context, w *poolWaiter[T]) (Lease[T], error) {
 	p.mu.Lock()
-	if w.queued {
+	if p.waiters.queued(w) {
 		err := p.acquireErrorLocked(ctx, p.now()-w.start) // the snapshot counts w
 		p.waiters.remove(w)
 		p.mu.Unlock()
@@ -406,17 +416,17 @@ func (p *Pool[T]) giveUp(ctx context.Context, w *poolWaiter[T]) (Lease[T], error
 	// channel. An error is as good an answer as ctx's; a resource goes
 	// back as if never lent, to the next waiter or the idle list.
 	r := <-w.ch
-	waited, start := w.waited, w.start
+	start := w.start
 	p.putWaiter(w) // w belongs to the next Acquire from here on
 	if r.s == nil {
 		return Lease[T]{}, r.failure()
 	}
-	p.giveBack(r.s, false, waited)
+	p.giveBack(r.s, false, r.waited)
 	return Lease[T]{}, p.acquireError(ctx, p.now()-start)
 }
 
 func (p *Pool[T]) putWaiter(w *poolWaiter[T]) {
-	w.trace, w.waited = stack.Trace{}, 0
+	w.trace = stack.Trace{}
 	p.waiterPool.Put(w)
 }
 
@@ -457,16 +467,21 @@ func (p *Pool[T]) countAcquireLocked(waited time.Duration, queued bool) {
 	p.stats.WaitDurations.add(waited)
 }
 
-// handLocked lends s to w, the waiter just taken out of the queue, at
-// now, a clock reading if w is timed. The caller wakes w, with w.serve.
-// Caller must hold p.mu.
-func (p *Pool[T]) handLocked(s *poolSlot[T], w *poolWaiter[T], now time.Duration) {
-	if w.timed {
-		p.lastWait = now - w.start
+// handLocked lends s to the waiter of e, just taken out of the queue, at
+// now, a clock reading if the wait is timed, and returns the wait it
+// counted. The caller wakes the waiter, with e.w.serve. It reads the
+// waiter itself only when tracking. Caller must hold p.mu.
+func (p *Pool[T]) handLocked(s *poolSlot[T], e waitEntry[T], now time.Duration) (waited time.Duration) {
+	if e.timed {
+		p.lastWait = now - e.start
 	}
-	w.waited = p.lastWait
-	p.lendLocked(s, now, w.trace, w.timed)
-	p.countAcquireLocked(w.waited, true)
+	var trace stack.Trace
+	if p.track {
+		trace = e.w.trace
+	}
+	p.lendLocked(s, now, trace, e.timed)
+	p.countAcquireLocked(p.lastWait, true)
+	return p.lastWait
 }
 
 // putLocked lends s, which is ready for use, to the first waiter and wakes
@@ -474,9 +489,8 @@ func (p *Pool[T]) handLocked(s *poolSlot[T], w *poolWaiter[T], now time.Duration
 // MaxIdle resources are idle already: the caller then retires s and
 // destroys it. Caller must hold p.mu.
 func (p *Pool[T]) putLocked(s *poolSlot[T], now time.Duration) bool {
-	if w := p.waiters.popFront(); w != nil {
-		p.handLocked(s, w, now)
-		w.serve(s)
+	if e := p.waiters.popFront(); e.w != nil {
+		e.w.serve(s, p.handLocked(s, e, now))
 		return true
 	}
 	return p.idleLocked(s, now)
@@ -543,6 +557,7 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 	}
 	var reason destroyReason
 	var w *poolWaiter[T]
+	var waited time.Duration
 	kept := false
 	switch {
 	case destroy:
@@ -552,11 +567,12 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 	case s.expires != 0 && now >= s.expires:
 		reason = destroyLifetime
 	case p.waiters.n > 0:
-		w, kept = p.waiters.popFront(), true
-		if w.timed && !clocked {
+		e := p.waiters.popFront()
+		w, kept = e.w, true
+		if e.timed && !clocked {
 			now = p.nowLocked()
 		}
-		p.handLocked(s, w, now)
+		waited = p.handLocked(s, e, now)
 	default:
 		kept, reason = p.idleLocked(s, now), destroyIdle // destroyed if MaxIdle are idle
 	}
@@ -570,7 +586,7 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 	if w != nil {
 		// Woken after unlocking, so that it does not wake only to wait
 		// for the lock.
-		w.serve(s)
+		w.serve(s, waited)
 	}
 	if late != nil || doomed != nil {
 		p.afterGiveBack(late, doomed)
