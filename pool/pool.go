@@ -79,6 +79,13 @@ type Pool[T any] struct {
 	lastHold, lastWait     time.Duration
 	clockSeen              time.Duration
 	sample                 uint32
+	// The counters every Acquire and Release moves, kept here rather than
+	// in stats, whose lines are elsewhere; statsLocked adds them in.
+	// noWait counts the Acquires that took an idle resource at once, in
+	// WaitDurations.Counts[0]; waitSum and holdSum are the histograms'
+	// Sums.
+	acquires, waits, noWait    uint64
+	waitTime, waitSum, holdSum time.Duration
 
 	// all holds every resource counted in total, for the janitor's scans
 	// and Close's report; poolSlot.index is the position.
@@ -261,8 +268,8 @@ func (p *Pool[T]) Acquire(ctx context.Context) (Lease[T], error) {
 			p.idle[n-1] = nil
 			p.idle = p.idle[:n-1]
 			p.lendLocked(s, now, trace, timed)
-			p.stats.Acquires++
-			p.stats.WaitDurations.Counts[0]++ // no wait: Sum is unchanged
+			p.acquires++
+			p.noWait++ // WaitDurations.Counts[0]; Sum is unchanged
 			if n <= p.cfg.MinIdle {
 				p.fillLocked(context.Background(), now)
 			}
@@ -459,12 +466,13 @@ func (p *Pool[T]) lendLocked(s *poolSlot[T], now time.Duration, trace stack.Trac
 // countAcquireLocked counts a lease that started after waiting for waited.
 // Caller must hold p.mu.
 func (p *Pool[T]) countAcquireLocked(waited time.Duration, queued bool) {
-	p.stats.Acquires++
+	p.acquires++
 	if queued {
-		p.stats.Waits++
-		p.stats.WaitTime += waited
+		p.waits++
+		p.waitTime += waited
 	}
-	p.stats.WaitDurations.add(waited)
+	p.stats.WaitDurations.Counts[histBucket(waited)]++
+	p.waitSum += waited
 }
 
 // handLocked lends s to the waiter of e, just taken out of the queue, at
@@ -539,10 +547,11 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 	if unused < 0 {
 		p.countHoldLocked(s, now)
 	} else { // it never reached its caller: take back what handLocked counted
-		p.stats.Acquires--
-		p.stats.Waits--
-		p.stats.WaitTime -= unused
-		p.stats.WaitDurations.remove(unused)
+		p.acquires--
+		p.waits--
+		p.waitTime -= unused
+		p.stats.WaitDurations.Counts[histBucket(unused)]--
+		p.waitSum -= unused
 	}
 	var late *leaseReport
 	if p.track {
@@ -600,7 +609,8 @@ func (p *Pool[T]) countHoldLocked(s *poolSlot[T], now time.Duration) {
 	if s.timed {
 		p.lastHold = now - s.acquired
 	}
-	p.stats.HoldDurations.add(p.lastHold)
+	p.stats.HoldDurations.Counts[histBucket(p.lastHold)]++
+	p.holdSum += p.lastHold
 }
 
 // Hold and wait times are sampled: a pool times its first sampleWarmup
@@ -863,6 +873,9 @@ func (p *Pool[T]) Stats() Stats {
 
 func (p *Pool[T]) statsLocked() Stats {
 	s := p.stats
+	s.Acquires, s.Waits, s.WaitTime = p.acquires, p.waits, p.waitTime
+	s.WaitDurations.Counts[0] += p.noWait
+	s.WaitDurations.Sum, s.HoldDurations.Sum = p.waitSum, p.holdSum
 	s.MaxSize = p.cfg.MaxSize
 	s.Total = p.total
 	s.Idle = len(p.idle)
