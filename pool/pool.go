@@ -86,6 +86,10 @@ type Pool[T any] struct {
 	// Sums.
 	acquires, waits, noWait    uint64
 	waitTime, waitSum, holdSum time.Duration
+	// heldAgain and waitedAgain count the leases and waits recorded as
+	// lastHold and lastWait since those were set, not yet added to the
+	// histograms' Counts: their lines are not touched for those.
+	heldAgain, waitedAgain uint64
 
 	// all holds every resource counted in total, for the janitor's scans
 	// and Close's report; poolSlot.index is the position.
@@ -117,6 +121,10 @@ type Pool[T any] struct {
 	cancelOpens     context.CancelFunc // cancels closeCtx
 	wake            chan struct{}      // buffered: asks the janitor to look again now
 	waiterPool      sync.Pool          // of *poolWaiter[T]
+	// contended is set when an Acquire waits and cleared when one finds
+	// a resource idle: a hint for Acquire to take a waiter before the
+	// lock. Written only when it changes, so its line stays shared.
+	contended atomic.Bool
 }
 
 // poolSlot holds one resource. A slot lives as long as its resource; the
@@ -252,6 +260,12 @@ func (p *Pool[T]) Acquire(ctx context.Context) (Lease[T], error) {
 	if p.track {
 		trace = stack.Capture(1)
 	}
+	// While Acquires wait, take the waiter before the lock, which is
+	// then held for less time.
+	var w *poolWaiter[T]
+	if p.contended.Load() {
+		w = p.waiterPool.Get().(*poolWaiter[T])
+	}
 	p.mu.Lock()
 	// The fast path: an idle resource that needs no check. It waited no
 	// time, so it reads the clock only to time the lease (see
@@ -274,13 +288,20 @@ func (p *Pool[T]) Acquire(ctx context.Context) (Lease[T], error) {
 				p.fillLocked(context.Background(), now)
 			}
 			p.mu.Unlock()
+			if w != nil {
+				p.contended.Store(false)
+				p.waiterPool.Put(w)
+			}
 			return p.lease(s), nil
 		}
 	}
 	if len(p.idle) == 0 && !p.closed && p.dropped == nil && p.backoffUntil == 0 {
 		// Nothing to check before waiting, and no backoff to compare
 		// the time with: the clock is read only if the wait is timed.
-		return p.waitLocked(ctx, p.clockSeen, p.clockSeen, false, trace)
+		return p.waitLocked(ctx, p.clockSeen, p.clockSeen, false, trace, w)
+	}
+	if w != nil {
+		p.waiterPool.Put(w) // unused, and clean: see putWaiter
 	}
 	return p.acquireLocked(ctx, p.nowLocked(), trace)
 }
@@ -355,22 +376,31 @@ func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace 
 		return p.lease(s), nil
 	}
 
-	return p.waitLocked(ctx, start, now, true, trace)
+	return p.waitLocked(ctx, start, now, true, trace, nil)
 }
 
 // waitLocked queues the caller, Acquire called at start, and waits. now
 // is the latest clock reading; start and now are exact only if clocked,
-// which they need not be without a backoff. Caller must hold p.mu; it is
-// let go.
-func (p *Pool[T]) waitLocked(ctx context.Context, start, now time.Duration, clocked bool, trace stack.Trace) (Lease[T], error) {
+// which they need not be without a backoff. w is a waiter from
+// p.waiterPool, or nil to take one here. Caller must hold p.mu; it is let
+// go.
+func (p *Pool[T]) waitLocked(ctx context.Context, start, now time.Duration, clocked bool, trace stack.Trace, w *poolWaiter[T]) (Lease[T], error) {
 	// Nothing idle: queue up, and make sure something is coming. Callers
 	// that a construction can serve are not waiters for MaxWaiters.
 	if p.cfg.MaxWaiters > 0 && p.waiters.n-p.growthLocked(now) >= p.cfg.MaxWaiters {
 		p.stats.Busy++
 		p.mu.Unlock()
+		if w != nil {
+			p.waiterPool.Put(w)
+		}
 		return Lease[T]{}, ErrBusy
 	}
-	w := p.waiterPool.Get().(*poolWaiter[T])
+	if w == nil {
+		w = p.waiterPool.Get().(*poolWaiter[T])
+		if !p.contended.Load() {
+			p.contended.Store(true)
+		}
+	}
 	w.trace, w.timed = trace, p.sampleLocked(&p.waitWarmup)
 	if w.timed && !clocked {
 		start = p.nowLocked()
@@ -480,16 +510,30 @@ func (p *Pool[T]) countAcquireLocked(waited time.Duration, queued bool) {
 // counted. The caller wakes the waiter, with e.w.serve. It reads the
 // waiter itself only when tracking. Caller must hold p.mu.
 func (p *Pool[T]) handLocked(s *poolSlot[T], e waitEntry[T], now time.Duration) (waited time.Duration) {
-	if e.timed {
-		p.lastWait = now - e.start
-	}
 	var trace stack.Trace
 	if p.track {
 		trace = e.w.trace
 	}
 	p.lendLocked(s, now, trace, e.timed)
-	p.countAcquireLocked(p.lastWait, true)
+	if e.timed {
+		p.flushWaitsLocked()
+		p.lastWait = now - e.start
+		p.stats.WaitDurations.Counts[histBucket(p.lastWait)]++
+	} else {
+		p.waitedAgain++
+	}
+	p.acquires++
+	p.waits++
+	p.waitTime += p.lastWait
+	p.waitSum += p.lastWait
 	return p.lastWait
+}
+
+// flushWaitsLocked adds the waits recorded again as lastWait to the
+// histogram. Caller must hold p.mu.
+func (p *Pool[T]) flushWaitsLocked() {
+	p.stats.WaitDurations.Counts[histBucket(p.lastWait)] += p.waitedAgain
+	p.waitedAgain = 0
 }
 
 // putLocked lends s, which is ready for use, to the first waiter and wakes
@@ -550,6 +594,7 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 		p.acquires--
 		p.waits--
 		p.waitTime -= unused
+		p.flushWaitsLocked()
 		p.stats.WaitDurations.Counts[histBucket(unused)]--
 		p.waitSum -= unused
 	}
@@ -607,9 +652,13 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 // Stats.HoldDurations). Caller must hold p.mu.
 func (p *Pool[T]) countHoldLocked(s *poolSlot[T], now time.Duration) {
 	if s.timed {
+		p.stats.HoldDurations.Counts[histBucket(p.lastHold)] += p.heldAgain
+		p.heldAgain = 0
 		p.lastHold = now - s.acquired
+		p.stats.HoldDurations.Counts[histBucket(p.lastHold)]++
+	} else {
+		p.heldAgain++
 	}
-	p.stats.HoldDurations.Counts[histBucket(p.lastHold)]++
 	p.holdSum += p.lastHold
 }
 
@@ -876,6 +925,8 @@ func (p *Pool[T]) statsLocked() Stats {
 	s.Acquires, s.Waits, s.WaitTime = p.acquires, p.waits, p.waitTime
 	s.WaitDurations.Counts[0] += p.noWait
 	s.WaitDurations.Sum, s.HoldDurations.Sum = p.waitSum, p.holdSum
+	s.WaitDurations.Counts[histBucket(p.lastWait)] += p.waitedAgain
+	s.HoldDurations.Counts[histBucket(p.lastHold)] += p.heldAgain
 	s.MaxSize = p.cfg.MaxSize
 	s.Total = p.total
 	s.Idle = len(p.idle)
