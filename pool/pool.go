@@ -463,7 +463,9 @@ func (p *Pool[T]) giveUp(ctx context.Context, w *poolWaiter[T]) (Lease[T], error
 }
 
 func (p *Pool[T]) putWaiter(w *poolWaiter[T]) {
-	w.trace = stack.Trace{}
+	if p.track { // otherwise it is empty: no store to its line
+		w.trace = stack.Trace{}
+	}
 	p.waiterPool.Put(w)
 }
 
