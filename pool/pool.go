@@ -46,48 +46,27 @@ var ErrClosed = errors.New("pool: closed")
 // for concurrent use and must not be copied. Every lease must be given
 // back; [Pool.Close] says which were not.
 type Pool[T any] struct {
-	// read-only after New
-	cfg             Config[T]
-	epoch           time.Time // the pool's times are durations since epoch: see now
-	maxConstructing int
-	openTimeout     time.Duration
-	track           bool               // LeakThreshold > 0
-	closeCtx        context.Context    // done when Close is called
-	cancelOpens     context.CancelFunc // cancels closeCtx
-	wake            chan struct{}      // buffered: asks the janitor to look again now
-	waiterPool      sync.Pool          // of *poolWaiter[T]
+	// mu protects the fields up to the read-only ones. It has a cache line
+	// of its own, so that callers spinning on it do not take away the
+	// line of the fields its holder works on.
+	mu sync.Mutex
+	_  [64 - 8]byte
 
-	mu sync.Mutex // protects the following fields
+	// The fields Acquire and Release touch, together on few cache lines:
+	// each line the holder of mu touches may have to come from the other
+	// core.
+
 	// idle holds the idle resources, least recently used first: Acquire
 	// takes from the end, and the front is where MaxIdleTime strikes
 	// first.
-	idle []*poolSlot[T]
-	// all holds every resource counted in total, for the janitor's scans
-	// and Close's report; poolSlot.index is the position.
-	all          []*poolSlot[T]
+	idle         []*poolSlot[T]
 	waiters      waitQueue[T]
 	total        int // resources open: idle, leased, dropped or being destroyed
 	leased       int // resources lent out (health checks included), dropped ones excluded
 	constructing int // Open calls running
 	dropped      []*poolSlot[T]
-	// backoff paces Open after failures: no Open starts before
-	// backoffUntil, and openErr is what waiters get meanwhile.
-	backoff      retry.Backoff
-	backoffUntil time.Duration
-	openErr      error
-	janitor      bool          // the background goroutine is running
-	janitorNext  time.Duration // when it wakes up next
-	janitorDone  chan struct{} // closed when it exits
 	closed       bool
-	closeDone    chan struct{}  // closed when the first Close returns
-	drained      chan struct{}  // closed when Close has nothing left to wait for
-	stats        Stats          // counters only; gauges are filled by Stats
-	kept         closing.Errors // Close errors and panics nobody has seen, for Close
-	openLog      closing.Throttle
-	closeLog     closing.Throttle
-	// closeAgain is set when a Close was cut short by a panicking or
-	// exiting Close callback: the next Close does the work again.
-	closeAgain bool
+	backoffUntil time.Duration // see backoff
 	// Hold and wait times are sampled (see Stats.HoldDurations and
 	// WaitDurations): a lease or a wait that is not timed reads no clock.
 	// holdWarmup and waitWarmup count those still to be timed before
@@ -100,6 +79,52 @@ type Pool[T any] struct {
 	lastHold, lastWait     time.Duration
 	clockSeen              time.Duration
 	sample                 uint32
+	// The counters every Acquire and Release moves, kept here rather than
+	// in stats, whose lines are elsewhere; statsLocked adds them in.
+	// noWait counts the Acquires that took an idle resource at once, in
+	// WaitDurations.Counts[0]; waitSum and holdSum are the histograms'
+	// Sums.
+	acquires, waits, noWait    uint64
+	waitTime, waitSum, holdSum time.Duration
+	// heldAgain and waitedAgain count the leases and waits recorded as
+	// lastHold and lastWait since those were set, not yet added to the
+	// histograms' Counts: their lines are not touched for those.
+	heldAgain, waitedAgain uint64
+
+	// all holds every resource counted in total, for the janitor's scans
+	// and Close's report; poolSlot.index is the position.
+	all []*poolSlot[T]
+	// backoff paces Open after failures: no Open starts before
+	// backoffUntil (above), and openErr is what waiters get meanwhile.
+	backoff     retry.Backoff
+	openErr     error
+	janitor     bool           // the background goroutine is running
+	janitorNext time.Duration  // when it wakes up next
+	janitorDone chan struct{}  // closed when it exits
+	closeDone   chan struct{}  // closed when the first Close returns
+	drained     chan struct{}  // closed when Close has nothing left to wait for
+	stats       Stats          // counters only; gauges are filled by Stats
+	kept        closing.Errors // Close errors and panics nobody has seen, for Close
+	openLog     closing.Throttle
+	closeLog    closing.Throttle
+	// closeAgain is set when a Close was cut short by a panicking or
+	// exiting Close callback: the next Close does the work again.
+	closeAgain bool
+
+	// read-only after New
+	cfg             Config[T]
+	epoch           time.Time // the pool's times are durations since epoch: see now
+	maxConstructing int
+	openTimeout     time.Duration
+	track           bool               // LeakThreshold > 0
+	closeCtx        context.Context    // done when Close is called
+	cancelOpens     context.CancelFunc // cancels closeCtx
+	wake            chan struct{}      // buffered: asks the janitor to look again now
+	waiterPool      sync.Pool          // of *poolWaiter[T]
+	// contended is set when an Acquire waits and cleared when one finds
+	// a resource idle: a hint for Acquire to take a waiter before the
+	// lock. Written only when it changes, so its line stays shared.
+	contended atomic.Bool
 }
 
 // poolSlot holds one resource. A slot lives as long as its resource; the
@@ -235,6 +260,12 @@ func (p *Pool[T]) Acquire(ctx context.Context) (Lease[T], error) {
 	if p.track {
 		trace = stack.Capture(1)
 	}
+	// While Acquires wait, take the waiter before the lock, which is
+	// then held for less time.
+	var w *poolWaiter[T]
+	if p.contended.Load() {
+		w = p.waiterPool.Get().(*poolWaiter[T])
+	}
 	p.mu.Lock()
 	// The fast path: an idle resource that needs no check. It waited no
 	// time, so it reads the clock only to time the lease (see
@@ -251,19 +282,26 @@ func (p *Pool[T]) Acquire(ctx context.Context) (Lease[T], error) {
 			p.idle[n-1] = nil
 			p.idle = p.idle[:n-1]
 			p.lendLocked(s, now, trace, timed)
-			p.stats.Acquires++
-			p.stats.WaitDurations.Counts[0]++ // no wait: Sum is unchanged
+			p.acquires++
+			p.noWait++ // WaitDurations.Counts[0]; Sum is unchanged
 			if n <= p.cfg.MinIdle {
 				p.fillLocked(context.Background(), now)
 			}
 			p.mu.Unlock()
+			if w != nil {
+				p.contended.Store(false)
+				p.waiterPool.Put(w)
+			}
 			return p.lease(s), nil
 		}
 	}
 	if len(p.idle) == 0 && !p.closed && p.dropped == nil && p.backoffUntil == 0 {
 		// Nothing to check before waiting, and no backoff to compare
 		// the time with: the clock is read only if the wait is timed.
-		return p.waitLocked(ctx, p.clockSeen, p.clockSeen, false, trace)
+		return p.waitLocked(ctx, p.clockSeen, p.clockSeen, false, trace, w)
+	}
+	if w != nil {
+		p.waiterPool.Put(w) // unused, and clean: see putWaiter
 	}
 	return p.acquireLocked(ctx, p.nowLocked(), trace)
 }
@@ -338,22 +376,31 @@ func (p *Pool[T]) acquireLocked(ctx context.Context, start time.Duration, trace 
 		return p.lease(s), nil
 	}
 
-	return p.waitLocked(ctx, start, now, true, trace)
+	return p.waitLocked(ctx, start, now, true, trace, nil)
 }
 
 // waitLocked queues the caller, Acquire called at start, and waits. now
 // is the latest clock reading; start and now are exact only if clocked,
-// which they need not be without a backoff. Caller must hold p.mu; it is
-// let go.
-func (p *Pool[T]) waitLocked(ctx context.Context, start, now time.Duration, clocked bool, trace stack.Trace) (Lease[T], error) {
+// which they need not be without a backoff. w is a waiter from
+// p.waiterPool, or nil to take one here. Caller must hold p.mu; it is let
+// go.
+func (p *Pool[T]) waitLocked(ctx context.Context, start, now time.Duration, clocked bool, trace stack.Trace, w *poolWaiter[T]) (Lease[T], error) {
 	// Nothing idle: queue up, and make sure something is coming. Callers
 	// that a construction can serve are not waiters for MaxWaiters.
 	if p.cfg.MaxWaiters > 0 && p.waiters.n-p.growthLocked(now) >= p.cfg.MaxWaiters {
 		p.stats.Busy++
 		p.mu.Unlock()
+		if w != nil {
+			p.waiterPool.Put(w)
+		}
 		return Lease[T]{}, ErrBusy
 	}
-	w := p.waiterPool.Get().(*poolWaiter[T])
+	if w == nil {
+		w = p.waiterPool.Get().(*poolWaiter[T])
+		if !p.contended.Load() {
+			p.contended.Store(true)
+		}
+	}
 	w.trace, w.timed = trace, p.sampleLocked(&p.waitWarmup)
 	if w.timed && !clocked {
 		start = p.nowLocked()
@@ -394,7 +441,7 @@ func (p *Pool[T]) wait(ctx context.Context, w *poolWaiter[T]) (Lease[T], error) 
 // giveUp ends the wait of w, whose ctx is done.
 func (p *Pool[T]) giveUp(ctx context.Context, w *poolWaiter[T]) (Lease[T], error) {
 	p.mu.Lock()
-	if w.queued {
+	if p.waiters.queued(w) {
 		err := p.acquireErrorLocked(ctx, p.now()-w.start) // the snapshot counts w
 		p.waiters.remove(w)
 		p.mu.Unlock()
@@ -406,17 +453,19 @@ func (p *Pool[T]) giveUp(ctx context.Context, w *poolWaiter[T]) (Lease[T], error
 	// channel. An error is as good an answer as ctx's; a resource goes
 	// back as if never lent, to the next waiter or the idle list.
 	r := <-w.ch
-	waited, start := w.waited, w.start
+	start := w.start
 	p.putWaiter(w) // w belongs to the next Acquire from here on
 	if r.s == nil {
 		return Lease[T]{}, r.failure()
 	}
-	p.giveBack(r.s, false, waited)
+	p.giveBack(r.s, false, r.waited)
 	return Lease[T]{}, p.acquireError(ctx, p.now()-start)
 }
 
 func (p *Pool[T]) putWaiter(w *poolWaiter[T]) {
-	w.trace, w.waited = stack.Trace{}, 0
+	if p.track { // otherwise it is empty: no store to its line
+		w.trace = stack.Trace{}
+	}
 	p.waiterPool.Put(w)
 }
 
@@ -449,24 +498,44 @@ func (p *Pool[T]) lendLocked(s *poolSlot[T], now time.Duration, trace stack.Trac
 // countAcquireLocked counts a lease that started after waiting for waited.
 // Caller must hold p.mu.
 func (p *Pool[T]) countAcquireLocked(waited time.Duration, queued bool) {
-	p.stats.Acquires++
+	p.acquires++
 	if queued {
-		p.stats.Waits++
-		p.stats.WaitTime += waited
+		p.waits++
+		p.waitTime += waited
 	}
-	p.stats.WaitDurations.add(waited)
+	p.stats.WaitDurations.Counts[histBucket(waited)]++
+	p.waitSum += waited
 }
 
-// handLocked lends s to w, the waiter just taken out of the queue, at
-// now, a clock reading if w is timed. The caller wakes w, with w.serve.
-// Caller must hold p.mu.
-func (p *Pool[T]) handLocked(s *poolSlot[T], w *poolWaiter[T], now time.Duration) {
-	if w.timed {
-		p.lastWait = now - w.start
+// handLocked lends s to the waiter of e, just taken out of the queue, at
+// now, a clock reading if the wait is timed, and returns the wait it
+// counted. The caller wakes the waiter, with e.w.serve. It reads the
+// waiter itself only when tracking. Caller must hold p.mu.
+func (p *Pool[T]) handLocked(s *poolSlot[T], e waitEntry[T], now time.Duration) (waited time.Duration) {
+	var trace stack.Trace
+	if p.track {
+		trace = e.w.trace
 	}
-	w.waited = p.lastWait
-	p.lendLocked(s, now, w.trace, w.timed)
-	p.countAcquireLocked(w.waited, true)
+	p.lendLocked(s, now, trace, e.timed)
+	if e.timed {
+		p.flushWaitsLocked()
+		p.lastWait = now - e.start
+		p.stats.WaitDurations.Counts[histBucket(p.lastWait)]++
+	} else {
+		p.waitedAgain++
+	}
+	p.acquires++
+	p.waits++
+	p.waitTime += p.lastWait
+	p.waitSum += p.lastWait
+	return p.lastWait
+}
+
+// flushWaitsLocked adds the waits recorded again as lastWait to the
+// histogram. Caller must hold p.mu.
+func (p *Pool[T]) flushWaitsLocked() {
+	p.stats.WaitDurations.Counts[histBucket(p.lastWait)] += p.waitedAgain
+	p.waitedAgain = 0
 }
 
 // putLocked lends s, which is ready for use, to the first waiter and wakes
@@ -474,9 +543,8 @@ func (p *Pool[T]) handLocked(s *poolSlot[T], w *poolWaiter[T], now time.Duration
 // MaxIdle resources are idle already: the caller then retires s and
 // destroys it. Caller must hold p.mu.
 func (p *Pool[T]) putLocked(s *poolSlot[T], now time.Duration) bool {
-	if w := p.waiters.popFront(); w != nil {
-		p.handLocked(s, w, now)
-		w.serve(s)
+	if e := p.waiters.popFront(); e.w != nil {
+		e.w.serve(s, p.handLocked(s, e, now))
 		return true
 	}
 	return p.idleLocked(s, now)
@@ -525,10 +593,12 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 	if unused < 0 {
 		p.countHoldLocked(s, now)
 	} else { // it never reached its caller: take back what handLocked counted
-		p.stats.Acquires--
-		p.stats.Waits--
-		p.stats.WaitTime -= unused
-		p.stats.WaitDurations.remove(unused)
+		p.acquires--
+		p.waits--
+		p.waitTime -= unused
+		p.flushWaitsLocked()
+		p.stats.WaitDurations.Counts[histBucket(unused)]--
+		p.waitSum -= unused
 	}
 	var late *leaseReport
 	if p.track {
@@ -543,6 +613,7 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 	}
 	var reason destroyReason
 	var w *poolWaiter[T]
+	var waited time.Duration
 	kept := false
 	switch {
 	case destroy:
@@ -552,11 +623,12 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 	case s.expires != 0 && now >= s.expires:
 		reason = destroyLifetime
 	case p.waiters.n > 0:
-		w, kept = p.waiters.popFront(), true
-		if w.timed && !clocked {
+		e := p.waiters.popFront()
+		w, kept = e.w, true
+		if e.timed && !clocked {
 			now = p.nowLocked()
 		}
-		p.handLocked(s, w, now)
+		waited = p.handLocked(s, e, now)
 	default:
 		kept, reason = p.idleLocked(s, now), destroyIdle // destroyed if MaxIdle are idle
 	}
@@ -570,7 +642,7 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 	if w != nil {
 		// Woken after unlocking, so that it does not wake only to wait
 		// for the lock.
-		w.serve(s)
+		w.serve(s, waited)
 	}
 	if late != nil || doomed != nil {
 		p.afterGiveBack(late, doomed)
@@ -582,9 +654,14 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 // Stats.HoldDurations). Caller must hold p.mu.
 func (p *Pool[T]) countHoldLocked(s *poolSlot[T], now time.Duration) {
 	if s.timed {
+		p.stats.HoldDurations.Counts[histBucket(p.lastHold)] += p.heldAgain
+		p.heldAgain = 0
 		p.lastHold = now - s.acquired
+		p.stats.HoldDurations.Counts[histBucket(p.lastHold)]++
+	} else {
+		p.heldAgain++
 	}
-	p.stats.HoldDurations.add(p.lastHold)
+	p.holdSum += p.lastHold
 }
 
 // Hold and wait times are sampled: a pool times its first sampleWarmup
@@ -847,6 +924,11 @@ func (p *Pool[T]) Stats() Stats {
 
 func (p *Pool[T]) statsLocked() Stats {
 	s := p.stats
+	s.Acquires, s.Waits, s.WaitTime = p.acquires, p.waits, p.waitTime
+	s.WaitDurations.Counts[0] += p.noWait
+	s.WaitDurations.Sum, s.HoldDurations.Sum = p.waitSum, p.holdSum
+	s.WaitDurations.Counts[histBucket(p.lastWait)] += p.waitedAgain
+	s.HoldDurations.Counts[histBucket(p.lastHold)] += p.heldAgain
 	s.MaxSize = p.cfg.MaxSize
 	s.Total = p.total
 	s.Idle = len(p.idle)

@@ -69,8 +69,8 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 		}
 		close(p.closeDone)
 	}()
-	for w := p.waiters.popFront(); w != nil; w = p.waiters.popFront() {
-		w.ch <- waitResult[T]{err: ErrClosed}
+	for e := p.waiters.popFront(); e.w != nil; e = p.waiters.popFront() {
+		e.w.ch <- waitResult[T]{err: ErrClosed}
 	}
 	p.cancelOpens()
 	if p.janitor {

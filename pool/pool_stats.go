@@ -153,17 +153,6 @@ func histBucket(d time.Duration) int {
 	return min(bits.Len64(uint64(d/time.Microsecond)), histBuckets-1)
 }
 
-func (h *Histogram) add(d time.Duration) {
-	h.Counts[histBucket(d)]++
-	h.Sum += d
-}
-
-// remove takes back a duration recorded by add.
-func (h *Histogram) remove(d time.Duration) {
-	h.Counts[histBucket(d)]--
-	h.Sum -= d
-}
-
 // Bounds returns the range [lo, hi) of bucket i. The last bucket's hi is
 // the largest Duration.
 func (h Histogram) Bounds(i int) (lo, hi time.Duration) { return histBounds(i) }
