@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -12,8 +13,9 @@ import (
 // goroutine has a slot (one of cacheSlots, by a hash of its identity) that
 // keeps an Attempt; a call claims it with a compare-and-swap on the
 // Attempt's own state word, from idle, and makes it idle again when it
-// ends: two atomic steps, which cost less than half a sync.Pool Get and
-// Put. When the slot's Attempt is in use (a nested call, another goroutine
+// ends, in the same atomic step that ends the attempt when the first one
+// succeeds: two atomic steps where a sync.Pool Get and Put cost more than
+// twice as much. When the slot's Attempt is in use (a nested call, another goroutine
 // with the same slot), a sync.Pool stands behind the slots. Where
 // goroutines cannot be told apart (goid.Known is false), they all share
 // the first slot. The slots keep at most cacheSlots
@@ -80,9 +82,39 @@ func fromPool() *Attempt {
 // empty, else into the pool.
 func toPool(a *Attempt, s *cacheSlot) {
 	if s.a.Load() == nil && s.a.CompareAndSwap(nil, a) {
+		startSweeping.Do(armSweep)
 		return
 	}
 	attempts.Put(a)
+}
+
+// An idle Attempt in a slot keeps the context of the last call that
+// succeeded at its first attempt: clearing it would take one more atomic
+// step on that path, the most common of all. So that a context, and what
+// it holds, is not kept for long by a slot no call uses any more, the
+// idle Attempts let go of theirs at each garbage collection, as a
+// sync.Pool lets go of its items.
+var startSweeping sync.Once
+
+// sweepToken is an object made to be collected: its cleanup runs once per
+// garbage collection. It holds a pointer so that the tiny allocator, whose
+// objects may never be cleaned up, does not take it.
+type sweepToken struct{ _ *byte }
+
+func armSweep() {
+	runtime.AddCleanup(new(sweepToken), sweepIdle, struct{}{})
+}
+
+// sweepIdle clears the context of every idle Attempt in the slots,
+// claiming each as a call would, and arms itself for the next collection.
+func sweepIdle(struct{}) {
+	for i := range cache {
+		if a := cache[i].a.Load(); a != nil && a.st.CompareAndSwap(idle, claimed) {
+			a.parent = nil
+			a.st.Store(idle)
+		}
+	}
+	armSweep()
 }
 
 // dropAttempt takes the Attempt claimed from slot s out of it, as it is not

@@ -3,6 +3,7 @@ package retry
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -236,4 +237,38 @@ func TestConcurrentCallsNeverShareAnAttempt(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestAnIdleAttemptLetsGoOfItsContextAtTheNextCollection: the Attempt a
+// slot keeps after a call that succeeded at once still refers to that
+// call's context, until a garbage collection clears it.
+func TestAnIdleAttemptLetsGoOfItsContextAtTheNextCollection(t *testing.T) {
+	s := emptySlot(t)
+	attemptOf(t, 0, nil) // fills the slot
+	type key struct{}
+	held := new([64]byte)
+	collected := make(chan struct{})
+	runtime.AddCleanup(held, func(ch chan struct{}) { close(ch) }, collected)
+	ctx := context.WithValue(context.Background(), key{}, held)
+	require.NoError(t, Do(ctx, noDelay, func(*Attempt) error { return nil }))
+	a := s.a.Load()
+	require.NotNil(t, a)
+	require.True(t, a.st.CompareAndSwap(idle, claimed), "idle in its slot")
+	require.NotNil(t, a.parent, "kept until a collection")
+	assert.Same(t, held, a.parent.Value(key{}))
+	a.st.Store(idle)
+	held, ctx = nil, nil //nolint:ineffassign,wastedassign // dropped for the collector
+	for range 20 {
+		runtime.GC()
+		select {
+		case <-collected:
+			// Claimed, as a call would, to read what the sweep wrote.
+			require.True(t, a.st.CompareAndSwap(idle, claimed), "idle again after the sweep")
+			assert.Nil(t, a.parent, "the idle Attempt let go of the context")
+			a.st.Store(idle)
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatal("the context of the last call is still kept after 20 collections")
 }

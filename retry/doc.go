@@ -101,7 +101,8 @@
 // the calling goroutine, with a [sync.Pool] behind it for the calls that
 // find their slot empty or busy: the slots keep at most 64 Attempts with a
 // few error slots each, a few tens of KiB that the garbage collector does
-// not take back. An Attempt that made a context or a Scope is not
+// not take back; the context of the call that last used one is let go at
+// the next garbage collection. An Attempt that made a context or a Scope is not
 // recycled, since they may refer to it: the next attempt, or call, gets
 // another one. A call that gives up allocates its [*Error].
 package retry

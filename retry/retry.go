@@ -39,8 +39,14 @@ func Do(ctx context.Context, p Policy, fn func(*Attempt) error) error {
 	r.inFn = true
 	ferr := fn(a)
 	r.inFn = false
-	if a.endRun(1) && ferr == nil {
+	if ferr == nil && r.idleAgain(a) {
 		// The success path, written out: each call is a few percent.
+		if p.Budget != nil {
+			p.Budget.succeed()
+		}
+		return nil
+	}
+	if a.endRun(1) && ferr == nil {
 		if p.Budget != nil {
 			p.Budget.succeed()
 		}
@@ -86,6 +92,12 @@ func Value[T any](ctx context.Context, p Policy, fn func(*Attempt) (T, error)) (
 	r.inFn = true
 	v, ferr := fn(a)
 	r.inFn = false
+	if ferr == nil && r.idleAgain(a) {
+		if p.Budget != nil {
+			p.Budget.succeed()
+		}
+		return v, nil
+	}
 	if a.endRun(1) && ferr == nil {
 		if p.Budget != nil {
 			p.Budget.succeed()
@@ -407,6 +419,20 @@ func (r *runner) keep(errs []error) {
 // recycle makes the call's Attempt, if it has one, idle again, without
 // what refers to the caller's memory. Its slot, or another call, may then
 // take it at once: r forgets it.
+// idleAgain ends the first run of a, the Attempt of a slot, whose function
+// succeeded and made nothing, and makes it idle in the same step: from
+// then on another call may claim it, so neither r nor its caller touches
+// it again. It keeps its last context until then, or until the next
+// garbage collection (see sweepIdle). It reports false, changing nothing,
+// if a is not a slot's or made something.
+func (r *runner) idleAgain(a *Attempt) bool {
+	if r.from == nil || !a.st.CompareAndSwap(1<<numShift|running, idle) {
+		return false
+	}
+	r.a, r.from = nil, nil
+	return true
+}
+
 func (r *runner) recycle() {
 	a := r.a
 	if a == nil {
