@@ -155,16 +155,21 @@ func benchHandlesHitN(b *testing.B, n int) {
 		for i := range keys {
 			keys[i] = i * (n / hot)
 		}
-		ctx := context.Background()
-		runHandlesHit(b, keys, func(k int) bool {
-			r, err := c.Get(ctx, k)
-			if err != nil {
-				return false
-			}
-			_ = r.Close()
-			return true
-		})
+		runHandlesHit(b, keys, hitScaleCache(c))
 	})
+}
+
+// hitScaleCache returns a Get and release of a key of c, reporting a hit.
+func hitScaleCache(c *handles.Cache[int, *handle]) func(k int) bool {
+	ctx := context.Background()
+	return func(k int) bool {
+		r, err := c.Get(ctx, k)
+		if err != nil {
+			return false
+		}
+		_ = r.Close()
+		return true
+	}
 }
 
 // BenchmarkHandlesSpreadN10, N10000 and N1000000: a Get and release of
@@ -191,15 +196,7 @@ func benchHandlesSpreadN(b *testing.B, n int) {
 	b.Run("reclaim", func(b *testing.B) {
 		c := newScaleCache(b, n, time.Hour)
 		defer c.Close(context.Background())
-		ctx := context.Background()
-		spread(b, func(k int) bool {
-			r, err := c.Get(ctx, k)
-			if err != nil {
-				return false
-			}
-			_ = r.Close()
-			return true
-		})
+		spread(b, hitScaleCache(c))
 	})
 	b.Run("mapfloor", func(b *testing.B) {
 		f := newMapFloor(n)
