@@ -39,18 +39,11 @@ func Do(ctx context.Context, p Policy, fn func(*Attempt) error) error {
 	r.inFn = true
 	ferr := fn(a)
 	r.inFn = false
-	if ferr == nil && r.idleAgain(a) {
+	if ferr == nil && (r.idleAgain(a) || r.idlePooled(a)) {
 		// The success path, written out: each call is a few percent.
 		if p.Budget != nil {
 			p.Budget.succeed()
 		}
-		return nil
-	}
-	if a.endRun(1) && ferr == nil {
-		if p.Budget != nil {
-			p.Budget.succeed()
-		}
-		r.recycle()
 		return nil
 	}
 	return retries(&r, &p, ferr, fn)
@@ -92,29 +85,23 @@ func Value[T any](ctx context.Context, p Policy, fn func(*Attempt) (T, error)) (
 	r.inFn = true
 	v, ferr := fn(a)
 	r.inFn = false
-	if ferr == nil && r.idleAgain(a) {
+	if ferr == nil && (r.idleAgain(a) || r.idlePooled(a)) {
+		// The success path, written out: each call is a few percent.
 		if p.Budget != nil {
 			p.Budget.succeed()
 		}
-		return v, nil
-	}
-	if a.endRun(1) && ferr == nil {
-		if p.Budget != nil {
-			p.Budget.succeed()
-		}
-		r.recycle()
 		return v, nil
 	}
 	return retryValue(&r, &p, v, ferr, fn)
 }
 
-// retries goes on with a call to Do whose first attempt made something,
-// or failed, with ferr from its function, until an attempt succeeds or the
-// call gives up. It is apart from Do so that the state of the retries is
+// retries goes on with a call to Do whose first attempt failed, with ferr
+// from its function, or made something, so that Do could not end it,
+// until an attempt succeeds or the call gives up. It is apart from Do so that the state of the retries is
 // made only when there are some, and apart from retryValue, its copy for
 // Value, so that no wrapper adds a call to each attempt.
 func retries(r *runner, p *Policy, ferr error, fn func(*Attempt) error) error {
-	err := r.settle(ferr)
+	err := r.end(ferr)
 	if err == nil {
 		return r.succeed(p)
 	}
@@ -136,7 +123,7 @@ func retries(r *runner, p *Policy, ferr error, fn func(*Attempt) error) error {
 
 // retryValue is retries for Value.
 func retryValue[T any](r *runner, p *Policy, v T, ferr error, fn func(*Attempt) (T, error)) (T, error) {
-	err := r.settle(ferr)
+	err := r.end(ferr)
 	if err == nil {
 		return v, r.succeed(p)
 	}
@@ -249,15 +236,6 @@ func (r *runner) close(ferr error) error {
 	err, _ := r.a.end(r.n, ferr) // made something: never reusable
 	r.drop()
 	return err
-}
-
-// settle ends the first attempt, which Do or Value could not end at once
-// if it made something (endRun), and returns its error.
-func (r *runner) settle(ferr error) error {
-	if r.a.st.Load()&phase == running {
-		return r.close(ferr)
-	}
-	return ferr
 }
 
 // drop leaves the current Attempt behind, out of the cache.
@@ -424,12 +402,23 @@ func (r *runner) keep(errs []error) {
 // then on another call may claim it, so neither r nor its caller touches
 // it again. It keeps its last context until then, or until the next
 // garbage collection (see sweepIdle). It reports false, changing nothing,
-// if a is not a slot's or made something.
+// if a is not a slot's or made something. (Small enough to inline: the
+// Attempts from the pool go to idlePooled.)
 func (r *runner) idleAgain(a *Attempt) bool {
 	if r.from == nil || !a.st.CompareAndSwap(1<<numShift|running, idle) {
 		return false
 	}
 	r.a, r.from = nil, nil
+	return true
+}
+
+// idlePooled is idleAgain for an Attempt from the pool, which no other
+// call can reach: it ends the run, then recycles a.
+func (r *runner) idlePooled(a *Attempt) bool {
+	if r.from != nil || !a.endRun(1) {
+		return false
+	}
+	r.recycle()
 	return true
 }
 
