@@ -203,18 +203,14 @@ func (a *Attempt) setDeadline() {
 	a.deadline = time.Now().Add(a.timeout)
 }
 
-// end finishes run n, whose function returned err: it cancels the
-// attempt's context, then closes its Scope, as failed if err is not nil,
-// and returns err with the cleanups' errors joined. When the attempt
-// succeeded and Release was called, the context and the Scope move to the
-// released Scope instead. It reports whether the Attempt is still fit for
-// the next attempt: not if its function made something that may refer to
-// it.
-func (a *Attempt) end(n int, err error) (error, bool) {
+// end finishes run n, whose function returned err, and returns err with
+// the cleanups' errors joined: endRun if the Attempt made nothing, else
+// close.
+func (a *Attempt) end(n int, err error) error {
 	if a.endRun(n) {
-		return err, true
+		return err
 	}
-	return a.close(uint64(n)<<numShift|made, err), false
+	return a.close(n, err)
 }
 
 // endRun ends run n of an Attempt that made nothing, and reports whether
@@ -227,9 +223,14 @@ func (a *Attempt) endRun(n int) bool {
 	return a.st.CompareAndSwap(st|running, st|returned)
 }
 
-// close is end for an Attempt whose function made something: st is its
-// state word, without the phase.
-func (a *Attempt) close(st uint64, err error) error {
+// close is end for an Attempt whose run n made something: it cancels the
+// attempt's context, then closes its Scope, as failed if err is not nil,
+// and returns err with the cleanups' errors joined. When the attempt
+// succeeded and Release was called, the context and the Scope move to the
+// released Scope instead. The Attempt is not fit for another run: what
+// it made may refer to it.
+func (a *Attempt) close(n int, err error) error {
+	st := uint64(n)<<numShift | made
 	a.st.Store(st | returned)
 	a.mu.Lock() // waits for a method that saw the attempt running
 	a.st.Store(st | closing)
@@ -276,7 +277,7 @@ func (a *Attempt) ended() {
 // abandon finishes a run that panicked or called runtime.Goexit: the Scope
 // closes as failed, and its errors are lost with the attempt's result.
 func (a *Attempt) abandon() {
-	_, _ = a.end(int(a.st.Load()>>numShift), errAttemptPanicked)
+	_ = a.end(int(a.st.Load()>>numShift), errAttemptPanicked)
 }
 
 // An attemptContext is an attempt's context: a cancellable context that

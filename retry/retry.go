@@ -233,7 +233,7 @@ func (r *runner) end(ferr error) error {
 
 // close is end for an Attempt that made something.
 func (r *runner) close(ferr error) error {
-	err, _ := r.a.end(r.n, ferr) // made something: never reusable
+	err := r.a.close(r.n, ferr)
 	r.drop()
 	return err
 }
