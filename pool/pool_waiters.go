@@ -118,9 +118,7 @@ func (q *waitQueue[T]) popFront() (e waitEntry[T]) {
 	q.ring[q.head&mask] = waitEntry[T]{}
 	q.head++
 	q.n--
-	for q.head != q.tail && q.ring[q.head&mask].w == nil {
-		q.head++
-	}
+	q.trim(mask)
 	return e
 }
 
@@ -146,12 +144,24 @@ func (q *waitQueue[T]) remove(w *poolWaiter[T]) {
 }
 
 // trim drops the empty entries at both ends of the ring, so that the
-// first and the last entry are waiters whenever there are any.
+// first and the last entry are waiters whenever there are any. A large
+// ring left empty is let go: a burst of waiters should not make the pool
+// hold its ring for good.
 func (q *waitQueue[T]) trim(mask uint) {
-	for q.head != q.tail && q.ring[q.head&mask].w == nil {
+	if q.n == 0 {
+		q.head, q.tail = 0, 0
+		if len(q.ring) > maxIdleRing {
+			q.ring = nil
+		}
+		return
+	}
+	for q.ring[q.head&mask].w == nil {
 		q.head++
 	}
-	for q.tail != q.head && q.ring[(q.tail-1)&mask].w == nil {
+	for q.ring[(q.tail-1)&mask].w == nil {
 		q.tail--
 	}
 }
+
+// maxIdleRing is the size of the largest ring an empty queue keeps.
+const maxIdleRing = 1024

@@ -89,3 +89,31 @@ func TestWaitQueueRemovingAWaiterNotQueuedPanics(t *testing.T) {
 	q.popFront()
 	require.Panics(t, func() { q.remove(w) })
 }
+
+// TestWaitQueueLetsGoOfALargeRingOnceEmpty: after a burst of waiters the
+// queue does not keep a ring sized for the burst, whichever way the last
+// waiter left; a small ring is kept for the next wait.
+func TestWaitQueueLetsGoOfALargeRingOnceEmpty(t *testing.T) {
+	for _, leave := range []string{"served", "gave up"} {
+		var q waitQueue[int]
+		ws := make([]*poolWaiter[int], 4*maxIdleRing)
+		for i := range ws {
+			ws[i] = &poolWaiter[int]{}
+			q.pushBack(ws[i])
+		}
+		require.Greater(t, len(q.ring), maxIdleRing)
+		for _, w := range ws {
+			if leave == "served" {
+				require.Same(t, w, q.popFront().w)
+			} else {
+				q.remove(w)
+			}
+		}
+		require.Nil(t, q.ring, leave)
+		require.Nil(t, q.popFront().w, leave)
+		w := &poolWaiter[int]{}
+		q.pushBack(w)
+		require.Same(t, w, q.popFront().w, "usable again")
+		require.Len(t, q.ring, 8, "a small ring is kept")
+	}
+}
