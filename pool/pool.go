@@ -534,8 +534,7 @@ func (p *Pool[T]) handLocked(s *poolSlot[T], e waitEntry[T], now time.Duration) 
 // flushWaitsLocked adds the waits recorded again as lastWait to the
 // histogram. Caller must hold p.mu.
 func (p *Pool[T]) flushWaitsLocked() {
-	p.stats.WaitDurations.Counts[histBucket(p.lastWait)] += p.waitedAgain
-	p.waitedAgain = 0
+	p.stats.WaitDurations.addAgain(p.lastWait, &p.waitedAgain)
 }
 
 // putLocked lends s, which is ready for use, to the first waiter and wakes
@@ -654,8 +653,7 @@ func (p *Pool[T]) giveBack(s *poolSlot[T], destroy bool, unused time.Duration) {
 // Stats.HoldDurations). Caller must hold p.mu.
 func (p *Pool[T]) countHoldLocked(s *poolSlot[T], now time.Duration) {
 	if s.timed {
-		p.stats.HoldDurations.Counts[histBucket(p.lastHold)] += p.heldAgain
-		p.heldAgain = 0
+		p.stats.HoldDurations.addAgain(p.lastHold, &p.heldAgain)
 		p.lastHold = now - s.acquired
 		p.stats.HoldDurations.Counts[histBucket(p.lastHold)]++
 	} else {

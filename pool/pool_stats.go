@@ -153,6 +153,13 @@ func histBucket(d time.Duration) int {
 	return min(bits.Len64(uint64(d/time.Microsecond)), histBuckets-1)
 }
 
+// addAgain counts *again more durations of last, which were recorded
+// without touching h, and sets *again to zero.
+func (h *Histogram) addAgain(last time.Duration, again *uint64) {
+	h.Counts[histBucket(last)] += *again
+	*again = 0
+}
+
 // Bounds returns the range [lo, hi) of bucket i. The last bucket's hi is
 // the largest Duration.
 func (h Histogram) Bounds(i int) (lo, hi time.Duration) { return histBounds(i) }
